@@ -1,0 +1,48 @@
+# The cookbook's commands. On a fresh machine `make report` and `make test` are all you type.
+PYTHON     ?= python3
+VENV       ?= .venv
+BIN        := $(VENV)/bin
+# torch and torchvision are installed first and pinned to the tested pair. Elsewhere, e.g. on
+# macOS or with a GPU build, override: make install TORCH_SPEC="torch torchvision"
+TORCH_SPEC ?= torch==2.14.1 torchvision==0.29.1
+KERNEL     ?= tradeoff-cookbook
+STAMP      := $(VENV)/.installed
+REPORT_ARGS ?=
+PYTEST_ARGS ?=
+
+.PHONY: install report test unit lab bench strip clean help
+
+help:
+	@echo "make report   run the whole notebook series headless into reports/ (installs first if needed)"
+	@echo "make test     unit tests + every notebook under nbval (installs first if needed)"
+	@echo "make unit     unit tests only (fast)"
+	@echo "make lab      open the notebooks in JupyterLab"
+	@echo "make install  create $(VENV), install the package (editable) with its dev extra, register a kernel"
+	@echo "make strip    remove outputs from the notebooks before committing"
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check $(TORCH_SPEC)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev]'
+	$(BIN)/python -m ipykernel install --user --name $(KERNEL) --display-name "Python (tradeoff cookbook)" >/dev/null
+	touch $(STAMP)
+
+report: install
+	$(BIN)/python -m tradeoff_lib.report $(REPORT_ARGS)
+
+test: install
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+unit: install
+	$(BIN)/python -m pytest tests $(PYTEST_ARGS)
+
+lab: install
+	$(BIN)/jupyter lab notebooks/
+
+strip: install
+	$(BIN)/jupyter nbconvert --clear-output --inplace --log-level=WARN notebooks/[0-9][0-9]_*.ipynb
+
+clean:
+	rm -rf reports .reports.* student .pytest_cache

@@ -1,0 +1,237 @@
+"""Latency measurement done right, and real-time deadline verdicts.
+
+``measure_latency`` times single calls with ``time.perf_counter_ns``:
+
+1. warm-up calls first (the first calls pay for memory allocation, lazy
+   initialization and caches), then ``repeats`` timed calls;
+2. ``torch.inference_mode()`` (no autograd bookkeeping) and eval mode;
+3. a fixed number of intra-op threads (``threads``), restored afterwards;
+4. ``torch.cuda.synchronize()`` before the clock starts and before it stops when
+   the input lives on a GPU, because CUDA calls return before the work is done;
+5. Python's garbage collector paused while timing, so that a collection does not
+   land inside one sample.
+
+The result keeps every sample (in call order), so percentiles, the tail and the
+miss rate against a deadline all come from the same measurement.
+
+Hard real-time: *every* call must finish within the budget. A measurement can only
+falsify that (one miss is enough); it never proves it, because the worst case may
+simply not have happened yet. Soft real-time: a small fraction of misses is
+acceptable; ``deadline_verdict(..., mode="soft", tolerance=0.01)`` allows 1 %.
+
+Used in: ``notebooks/00_measuring_realtime_and_accuracy.ipynb`` and every later notebook.
+"""
+from __future__ import annotations
+
+import gc
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Callable, Iterator
+
+import numpy as np
+import torch
+from torch import nn
+
+from ._checks import check_choice, check_float, check_int, check_type
+
+MODES = ("hard", "soft")
+
+
+@contextmanager
+def num_threads(threads: int | None) -> Iterator[int]:
+    """Use ``threads`` intra-op threads inside the block (``None``: leave as is)."""
+    before = torch.get_num_threads()
+    if threads is not None:
+        check_int("threads", threads, min_value=1)
+        torch.set_num_threads(threads)
+    try:
+        yield torch.get_num_threads()
+    finally:
+        torch.set_num_threads(before)
+
+
+@dataclass(frozen=True)
+class LatencyStats:
+    """Per-call latency samples (ms, in call order) and their summary statistics."""
+
+    samples_ms: tuple[float, ...]
+    batch_size: int = 1
+    threads: int = 1
+    device: str = "cpu"
+    warmup: int = 0
+
+    def __post_init__(self):
+        if len(self.samples_ms) == 0:
+            raise ValueError("samples_ms is empty")
+
+    def percentile(self, q: float) -> float:
+        """The ``q``-th percentile in ms (``q`` in [0, 100])."""
+        check_float("q", q, low=0.0, high=100.0)
+        return float(np.percentile(self.samples_ms, q))
+
+    @property
+    def p50_ms(self) -> float:
+        return self.percentile(50)
+
+    @property
+    def p90_ms(self) -> float:
+        return self.percentile(90)
+
+    @property
+    def p99_ms(self) -> float:
+        return self.percentile(99)
+
+    @property
+    def max_ms(self) -> float:
+        return float(np.max(self.samples_ms))
+
+    @property
+    def min_ms(self) -> float:
+        return float(np.min(self.samples_ms))
+
+    @property
+    def mean_ms(self) -> float:
+        return float(np.mean(self.samples_ms))
+
+    @property
+    def std_ms(self) -> float:
+        return float(np.std(self.samples_ms))
+
+    @property
+    def throughput_per_s(self) -> float:
+        """Samples per second implied by the mean call time and the batch size."""
+        return self.batch_size * 1000.0 / self.mean_ms
+
+    def miss_rate(self, budget_ms: float) -> float:
+        """Fraction of calls slower than ``budget_ms``."""
+        check_float("budget_ms", budget_ms, low=0.0, low_inclusive=False)
+        return float(np.mean(np.asarray(self.samples_ms) > budget_ms))
+
+    def summary(self) -> dict[str, float]:
+        """p50/p90/p99/max/mean/std in ms, with the number of samples."""
+        return {"n": len(self.samples_ms), "p50_ms": self.p50_ms, "p90_ms": self.p90_ms,
+                "p99_ms": self.p99_ms, "max_ms": self.max_ms, "mean_ms": self.mean_ms, "std_ms": self.std_ms}
+
+    def __str__(self) -> str:
+        return (f"p50 {self.p50_ms:.3f} ms | p90 {self.p90_ms:.3f} | p99 {self.p99_ms:.3f} | "
+                f"max {self.max_ms:.3f} (n={len(self.samples_ms)}, batch {self.batch_size}, "
+                f"{self.threads} thread{'s' * (self.threads != 1)}, {self.device})")
+
+
+def _input_device(example_input) -> torch.device:
+    first = example_input[0] if isinstance(example_input, (tuple, list)) else example_input
+    return first.device
+
+
+def _batch_size(example_input) -> int:
+    first = example_input[0] if isinstance(example_input, (tuple, list)) else example_input
+    return int(first.shape[0]) if first.ndim else 1
+
+
+def measure_latency(model: nn.Module | Callable, example_input, *, repeats: int = 200, warmup: int = 20,
+                    threads: int | None = None) -> LatencyStats:
+    """Time ``repeats`` calls of ``model(example_input)`` after ``warmup`` untimed calls.
+
+    Args:
+        model: an ``nn.Module`` (its train/eval flag is restored afterwards) or any callable.
+        example_input: a tensor (its first dimension is the batch size) or a tuple of tensors.
+        repeats: timed calls (>= 1); more calls give steadier tail percentiles.
+        warmup: untimed calls before timing (>= 0).
+        threads: intra-op threads for the measurement (``None``: the current setting).
+
+    Returns:
+        ``LatencyStats`` with every sample in ms.
+    """
+    if not callable(model):
+        raise TypeError(f"model must be an nn.Module or callable, got {type(model).__name__}")
+    check_type("example_input", example_input, (torch.Tensor, tuple, list))
+    check_int("repeats", repeats, min_value=1)
+    check_int("warmup", warmup, min_value=0)
+    device = _input_device(example_input)
+    sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
+    args = tuple(example_input) if isinstance(example_input, (tuple, list)) else (example_input,)
+    is_module = isinstance(model, nn.Module)
+    was_training = model.training if is_module else False
+    samples = np.empty(repeats, dtype=np.float64)
+    gc_was_enabled = gc.isenabled()
+    with num_threads(threads) as n_threads, torch.inference_mode():
+        if is_module:
+            model.eval()
+        try:
+            for _ in range(warmup):
+                model(*args)
+            sync()
+            gc.disable()
+            for i in range(repeats):
+                sync()
+                start = time.perf_counter_ns()
+                model(*args)
+                sync()
+                samples[i] = (time.perf_counter_ns() - start) / 1e6
+        finally:
+            if gc_was_enabled:
+                gc.enable()
+            if is_module:
+                model.train(was_training)
+    return LatencyStats(tuple(samples.tolist()), batch_size=_batch_size(example_input),
+                        threads=n_threads, device=str(device), warmup=warmup)
+
+
+def throughput(model: nn.Module | Callable, example_batch, *, repeats: int = 20, warmup: int = 3,
+               threads: int | None = None) -> float:
+    """Samples per second at the batch size of ``example_batch`` (mean over ``repeats`` calls).
+
+    Throughput and latency answer different questions: batching raises throughput
+    but every sample then waits for the whole batch.
+    """
+    return measure_latency(model, example_batch, repeats=repeats, warmup=warmup, threads=threads).throughput_per_s
+
+
+@dataclass(frozen=True)
+class DeadlineVerdict:
+    """Whether measured latencies meet a deadline, hard or soft."""
+
+    mode: str
+    budget_ms: float
+    tolerance: float
+    n: int
+    misses: int
+    worst_ms: float
+    p99_ms: float
+    met: bool
+
+    @property
+    def miss_rate(self) -> float:
+        return self.misses / self.n
+
+    def __str__(self) -> str:
+        verdict = "MET" if self.met else "MISSED"
+        rule = "every call" if self.mode == "hard" else f"miss rate <= {self.tolerance:.2%}"
+        return (f"{self.mode} deadline {self.budget_ms:g} ms ({rule}): {verdict} - "
+                f"{self.misses}/{self.n} calls over budget ({self.miss_rate:.2%}), worst {self.worst_ms:.3f} ms")
+
+
+def deadline_verdict(stats: LatencyStats, budget_ms: float, *, mode: str = "soft",
+                     tolerance: float = 0.01) -> DeadlineVerdict:
+    """Judge ``stats`` against a latency budget.
+
+    ``mode="hard"``: met only if every measured call is within ``budget_ms``
+    (``tolerance`` is ignored). ``mode="soft"``: met if the fraction of calls over
+    budget is at most ``tolerance`` (in [0, 1)).
+    """
+    check_type("stats", stats, LatencyStats)
+    check_float("budget_ms", budget_ms, low=0.0, low_inclusive=False)
+    check_choice("mode", mode, MODES)
+    check_float("tolerance", tolerance, low=0.0, high=1.0, high_inclusive=False)
+    samples = np.asarray(stats.samples_ms)
+    misses = int(np.sum(samples > budget_ms))
+    met = misses == 0 if mode == "hard" else misses / len(samples) <= tolerance
+    return DeadlineVerdict(mode=mode, budget_ms=float(budget_ms), tolerance=0.0 if mode == "hard" else tolerance,
+                           n=len(samples), misses=misses, worst_ms=float(samples.max()),
+                           p99_ms=stats.p99_ms, met=bool(met))
+
+
+def frame_budget_ms(fps: float) -> float:
+    """The time per frame at ``fps`` frames per second: ``1000 / fps`` ms (30 fps -> 33.3 ms)."""
+    return 1000.0 / check_float("fps", fps, low=0.0, low_inclusive=False)

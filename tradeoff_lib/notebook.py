@@ -1,0 +1,106 @@
+"""Helpers for the notebooks: parameter checks, the report folder, showing source, environment facts.
+
+Used in: every notebook (the set-up cell after the parameters).
+"""
+from __future__ import annotations
+
+import inspect
+import os
+import platform
+from pathlib import Path
+from typing import Any, Callable
+
+import torch
+
+from ._checks import check_choice, check_float, check_int, check_type
+from .data import DATASETS
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+def report_dir(path: str | Path | None = None) -> Path:
+    """The folder for ledger, plots and checkpoints, created if needed.
+
+    ``path`` if given (papermill passes ``REPORT_DIR``), else ``$TRADEOFF_REPORT_DIR``,
+    else ``reports/interactive`` in the repository.
+    """
+    if path is None:
+        path = os.environ.get("TRADEOFF_REPORT_DIR") or REPO_ROOT / "reports" / "interactive"
+    check_type("REPORT_DIR", path, (str, Path))
+    folder = Path(path).expanduser().resolve()
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+_RULES: dict[str, Callable[[str, Any], Any]] = {
+    "SEED": lambda n, v: check_int(n, v, min_value=0),
+    "EPOCHS": lambda n, v: check_int(n, v, min_value=1),
+    "DATASET": lambda n, v: check_choice(n, v, DATASETS),
+    "LATENCY_BUDGET_MS": lambda n, v: check_float(n, v, low=0.0, low_inclusive=False),
+    "THREADS": lambda n, v: check_int(n, v, min_value=1, max_value=os.cpu_count() or 1),
+    "REPEATS": lambda n, v: check_int(n, v, min_value=10),
+    "REALTIME_MODE": lambda n, v: check_choice(n, v, ("hard", "soft")),
+    "MISS_TOLERANCE": lambda n, v: check_float(n, v, low=0.0, high=1.0, high_inclusive=False),
+    "ACCURACY_FLOOR": lambda n, v: check_float(n, v, low=0.0, high=1.0),
+    "REPORT_DIR": lambda n, v: v if v is None else check_type(n, v, (str, Path)),
+    "PROGRESS": lambda n, v: check_type(n, v, bool),
+}
+
+
+def check_parameters(**params: Any) -> dict[str, Any]:
+    """Validate a notebook's papermill parameters by name; a bad one stops with a clear message.
+
+    Known names (``SEED``, ``EPOCHS``, ``DATASET``, ``LATENCY_BUDGET_MS``, ``THREADS``,
+    ``REPEATS``, ``REALTIME_MODE``, ``MISS_TOLERANCE``, ``ACCURACY_FLOOR``,
+    ``REPORT_DIR``, ``PROGRESS``) are checked against their rules; others pass through.
+    """
+    for name, value in params.items():
+        rule = _RULES.get(name)
+        if rule is not None:
+            try:
+                rule(name, value)
+            except (TypeError, ValueError) as exc:
+                raise type(exc)(f"bad notebook parameter: {exc}") from None
+    return params
+
+
+def show_source(obj: Callable | type) -> Any:
+    """Display the source code of a package function or class (the one source of truth).
+
+    Returns an ``IPython.display.Code`` object in a notebook, else the source text.
+    """
+    if not (inspect.isfunction(obj) or inspect.isclass(obj) or inspect.ismethod(obj)):
+        raise TypeError(f"obj must be a function, method or class, got {type(obj).__name__}")
+    source = inspect.getsource(obj)
+    try:
+        from IPython.display import Code
+
+        return Code(source, language="python")
+    except ImportError:  # pragma: no cover - IPython is installed with the dev extra
+        return source
+
+
+def environment_info() -> dict[str, Any]:
+    """Versions and machine facts that every report should state."""
+    info = {"python": platform.python_version(), "torch": torch.__version__,
+            "threads": torch.get_num_threads(), "cpu_count": os.cpu_count(),
+            "cpu": _cpu_name(), "platform": platform.platform(),
+            "quantized_engines": ",".join(torch.backends.quantized.supported_engines),
+            "cuda": torch.cuda.is_available()}
+    try:
+        import torchvision
+
+        info["torchvision"] = torchvision.__version__
+    except ImportError:  # pragma: no cover
+        pass
+    return info
+
+
+def _cpu_name() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()

@@ -1,0 +1,141 @@
+"""Plots: the accuracy-latency trade-off with its Pareto front, latency histograms, training curves.
+
+Every function draws on a Matplotlib ``Axes`` (a new figure if none is given),
+returns the ``Figure``, and with ``path`` also saves a PNG (atomically).
+
+Used in: ``notebooks/00_measuring_realtime_and_accuracy.ipynb`` and every later notebook.
+"""
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+from typing import Iterable, Mapping, Sequence
+
+import numpy as np
+
+from ._checks import check_choice, check_float, check_type
+from .latency import LatencyStats
+from .tradeoff import LATENCY_FIELDS, QUALITY_FIELDS, Result, pareto_front
+
+
+def _axes(ax, figsize=(6.4, 4.2)):
+    import matplotlib.pyplot as plt
+
+    if ax is None:
+        fig, ax = plt.subplots(figsize=figsize, layout="constrained")
+    return ax.figure, ax
+
+
+def save_figure(fig, path: str | Path, dpi: int = 110) -> Path:
+    """Save ``fig`` as PNG via a temporary file and a rename."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=".png")
+    os.close(fd)
+    try:
+        fig.savefig(tmp, dpi=dpi)
+        os.replace(tmp, path)
+    finally:
+        Path(tmp).unlink(missing_ok=True)
+    return path
+
+
+_LABELS = {"latency_p50_ms": "batch-1 latency p50 (ms)", "latency_p99_ms": "batch-1 latency p99 (ms)",
+           "latency_max_ms": "batch-1 latency max (ms)", "f1": "macro F1 (95% CI)", "accuracy": "accuracy"}
+
+
+def plot_tradeoff(results: Iterable[Result], *, budget_ms: float | None = None, x: str = "latency_p50_ms",
+                  y: str = "f1", ax=None, title: str | None = None, annotate: bool = True, logx: bool = False,
+                  path: str | Path | None = None):
+    """Scatter of quality vs. latency, one colour per technique, the Pareto front and the budget.
+
+    F1 error bars are the bootstrap 95 % intervals; the dashed line joins the Pareto
+    front; the red line is the latency budget (models left of it are fast enough).
+    """
+    results = list(results)
+    if not results:
+        raise ValueError("results is empty: nothing to plot")
+    check_choice("x", x, LATENCY_FIELDS)
+    check_choice("y", y, QUALITY_FIELDS)
+    fig, ax = _axes(ax)
+    techniques = list(dict.fromkeys(r.technique for r in results))
+    colours = dict(zip(techniques, [f"C{i % 10}" for i in range(len(techniques))]))
+    for tech in techniques:
+        rs = [r for r in results if r.technique == tech]
+        xs, ys = np.array([getattr(r, x) for r in rs]), np.array([getattr(r, y) for r in rs])
+        if y == "f1":
+            err = np.array([[r.f1 - r.f1_low for r in rs], [r.f1_high - r.f1 for r in rs]])
+            ax.errorbar(xs, ys, yerr=err, fmt="o", color=colours[tech], label=tech, capsize=3, alpha=0.85)
+        else:
+            ax.plot(xs, ys, "o", color=colours[tech], label=tech)
+        if annotate:
+            for r, xi, yi in zip(rs, xs, ys):
+                ax.annotate(r.name, (xi, yi), textcoords="offset points", xytext=(4, -10), fontsize=7)
+    front = pareto_front(results, x=x, y=y)
+    ax.plot([getattr(r, x) for r in front], [getattr(r, y) for r in front], "--", color="0.4",
+            label="Pareto front", zorder=0)
+    if budget_ms is not None:
+        check_float("budget_ms", budget_ms, low=0.0, low_inclusive=False)
+        ax.axvline(budget_ms, color="red", lw=1.2, label=f"budget {budget_ms:g} ms")
+    if logx:
+        ax.set_xscale("log")
+    ax.set_xlabel(_LABELS[x])
+    ax.set_ylabel(_LABELS[y])
+    ax.set_title(title or "Accuracy vs. real-time: higher and further left is better")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8, loc="lower right")
+    if path is not None:
+        save_figure(fig, path)
+    return fig
+
+
+def plot_latency_histogram(stats: LatencyStats | Mapping[str, LatencyStats], *, budget_ms: float | None = None,
+                           ax=None, bins: int = 60, title: str | None = None, path: str | Path | None = None):
+    """Histogram of per-call latencies with p50/p99 marks and the deadline.
+
+    ``stats`` may be one ``LatencyStats`` or a ``{label: LatencyStats}`` mapping to overlay.
+    """
+    series = {"latency": stats} if isinstance(stats, LatencyStats) else dict(stats)
+    if not series:
+        raise ValueError("stats is empty: nothing to plot")
+    for label, s in series.items():
+        check_type(f"stats[{label!r}]", s, LatencyStats)
+    fig, ax = _axes(ax)
+    all_samples = np.concatenate([s.samples_ms for s in series.values()])
+    edges = np.linspace(all_samples.min(), np.percentile(all_samples, 99.5), bins)
+    for i, (label, s) in enumerate(series.items()):
+        ax.hist(np.clip(s.samples_ms, None, edges[-1]), bins=edges, alpha=0.55, color=f"C{i}",
+                label=f"{label}: p50 {s.p50_ms:.3f}, p99 {s.p99_ms:.3f} ms")
+        ax.axvline(s.p99_ms, color=f"C{i}", ls=":", lw=1)
+    if budget_ms is not None:
+        check_float("budget_ms", budget_ms, low=0.0, low_inclusive=False)
+        ax.axvline(budget_ms, color="red", lw=1.2, label=f"deadline {budget_ms:g} ms")
+    ax.set_xlabel("latency per call (ms; the last bin holds the slowest 0.5%)")
+    ax.set_ylabel("calls")
+    ax.set_title(title or "Latency distribution (dotted: p99)")
+    ax.legend(fontsize=8)
+    if path is not None:
+        save_figure(fig, path)
+    return fig
+
+
+def plot_history(histories: Mapping[str, object], *, keys: Sequence[str] = ("train_loss", "val_accuracy"),
+                 path: str | Path | None = None):
+    """Training curves: one panel per log entry, one line per run (``{label: History}``)."""
+    import matplotlib.pyplot as plt
+
+    if not histories:
+        raise ValueError("histories is empty: nothing to plot")
+    fig, axes = plt.subplots(1, len(keys), figsize=(4.2 * len(keys), 3.4), layout="constrained", squeeze=False)
+    for ax, key in zip(axes[0], keys):
+        for i, (label, h) in enumerate(histories.items()):
+            values = h[key]
+            ax.plot(range(1, len(values) + 1), values, marker=".", color=f"C{i % 10}", label=label)
+        ax.set_xlabel("epoch")
+        ax.set_ylabel(key.replace("_", " "))
+        ax.grid(alpha=0.3)
+    axes[0][0].legend(fontsize=8)
+    if path is not None:
+        save_figure(fig, path)
+    return fig

@@ -1,0 +1,223 @@
+"""Result records, the Pareto front, selection under a budget, and the results ledger.
+
+A ``Result`` is one measured model: accuracy, macro-F1 with a bootstrap 95 % CI,
+batch-1 latency percentiles, size, FLOPs and parameters. Every notebook appends its
+results to one ledger (``ledger.csv`` in the report folder), so the capstone can
+compare techniques that were measured in different notebooks.
+
+Pareto front: a model is on the front if no other model is both at least as fast
+and at least as accurate (and strictly better in one of the two). Only models on
+the front are worth shipping; which one depends on the latency budget.
+
+Used in: ``notebooks/00_measuring_realtime_and_accuracy.ipynb`` and every later notebook.
+"""
+from __future__ import annotations
+
+import csv
+import dataclasses
+import io
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Iterable, Sequence
+
+import torch
+from torch import nn
+
+from ._checks import check_choice, check_float, check_int, check_module, check_type
+from .cost import count_flops, count_nonzero_params, count_params, size_bytes
+from .latency import LatencyStats, measure_latency
+from .metrics import accuracy, bootstrap_ci
+from .training import atomic_write_bytes, predict
+
+LEDGER_NAME = "ledger.csv"
+
+
+@dataclass(frozen=True)
+class Result:
+    """One measured model. Latencies are per call at ``batch_size`` 1, in ms."""
+
+    name: str
+    technique: str
+    notebook: str
+    accuracy: float
+    f1: float
+    f1_low: float
+    f1_high: float
+    latency_p50_ms: float
+    latency_p99_ms: float
+    latency_max_ms: float
+    size_bytes: int
+    params: int
+    nonzero_params: int
+    flops: int | None = None
+    seed: int = 0
+    dataset: str = "mnist5k"
+    threads: int = 1
+    notes: str = ""
+
+    def to_row(self) -> dict[str, str]:
+        return {f.name: "" if getattr(self, f.name) is None else str(getattr(self, f.name)) for f in fields(self)}
+
+    @classmethod
+    def from_row(cls, row: dict[str, str]) -> "Result":
+        types = {"accuracy": float, "f1": float, "f1_low": float, "f1_high": float, "latency_p50_ms": float,
+                 "latency_p99_ms": float, "latency_max_ms": float, "size_bytes": int, "params": int,
+                 "nonzero_params": int, "flops": int, "seed": int, "threads": int}
+        kwargs = {}
+        for f in fields(cls):
+            value = row.get(f.name, "")
+            kwargs[f.name] = (None if value == "" else types[f.name](value)) if f.name in types else value
+        return cls(**kwargs)
+
+    def replace(self, **changes) -> "Result":
+        return dataclasses.replace(self, **changes)
+
+
+def measure(model: nn.Module, splits, *, name: str, technique: str, notebook: str,
+            latency: LatencyStats | None = None, flops_model: nn.Module | None = None,
+            repeats: int = 200, warmup: int = 20, threads: int = 1, seed: int = 0,
+            n_boot: int = 1000, notes: str = "") -> Result:
+    """Measure ``model`` on ``splits.test`` and at batch 1: a ``Result`` (the model is not changed).
+
+    Args:
+        latency: reuse a measurement instead of timing again.
+        flops_model: the float model to count FLOPs on when ``model`` is quantized
+            (FLOPs are left empty if counting fails).
+        repeats, warmup, threads: passed to ``measure_latency``.
+    """
+    from torch.utils.data import DataLoader
+
+    check_module("model", model)
+    for arg in ("name", "technique", "notebook"):
+        check_type(arg, locals()[arg], str)
+    y_true, y_pred = predict(model, DataLoader(splits.test, batch_size=500))
+    ci = bootstrap_ci(y_true, y_pred, "f1_macro", n_boot=n_boot, seed=seed,
+                      num_classes=splits.info.num_classes)
+    x = splits.example_input(1)
+    stats = latency or measure_latency(model, x, repeats=repeats, warmup=warmup, threads=threads)
+    try:
+        flops = count_flops(flops_model or model, x)
+    except Exception:  # quantized kernels are invisible to the counter
+        flops = None
+    return Result(name=name, technique=technique, notebook=notebook, accuracy=accuracy(y_true, y_pred),
+                  f1=ci.value, f1_low=ci.low, f1_high=ci.high, latency_p50_ms=stats.p50_ms,
+                  latency_p99_ms=stats.p99_ms, latency_max_ms=stats.max_ms, size_bytes=size_bytes(model),
+                  params=count_params(model), nonzero_params=count_nonzero_params(model),
+                  flops=flops if flops else None, seed=seed, dataset=splits.info.name,
+                  threads=stats.threads, notes=notes)
+
+
+LATENCY_FIELDS = ("latency_p50_ms", "latency_p99_ms", "latency_max_ms")
+QUALITY_FIELDS = ("f1", "accuracy")
+
+
+def pareto_front(results: Iterable[Result], *, x: str = "latency_p50_ms", y: str = "f1") -> list[Result]:
+    """Results not dominated by any other (lower ``x`` and higher ``y`` are better), sorted by ``x``."""
+    check_choice("x", x, LATENCY_FIELDS + ("size_bytes", "flops", "params"))
+    check_choice("y", y, QUALITY_FIELDS)
+    front, best_y = [], float("-inf")
+    for r in sorted(results, key=lambda r: (getattr(r, x), -getattr(r, y))):
+        if getattr(r, y) > best_y:
+            front.append(r)
+            best_y = getattr(r, y)
+    return front
+
+
+def select(results: Iterable[Result], *, budget_ms: float | None = None, latency: str = "latency_p99_ms",
+           min_accuracy: float | None = None, objective: str = "f1") -> Result | None:
+    """The most accurate result within a latency budget and above an accuracy floor.
+
+    Args:
+        budget_ms: the latency limit (``None``: no limit).
+        latency: which latency must fit the budget: ``latency_p99_ms`` (soft real-time,
+            1 % may miss), ``latency_max_ms`` (hard: every measured call), or ``latency_p50_ms``.
+        min_accuracy: accuracy floor in [0, 1] (``None``: no floor).
+        objective: maximize ``"f1"`` or ``"accuracy"``; ties go to the faster model.
+
+    Returns:
+        The chosen ``Result``, or ``None`` when nothing meets both constraints.
+    """
+    check_choice("latency", latency, LATENCY_FIELDS)
+    check_choice("objective", objective, QUALITY_FIELDS)
+    if budget_ms is not None:
+        check_float("budget_ms", budget_ms, low=0.0, low_inclusive=False)
+    if min_accuracy is not None:
+        check_float("min_accuracy", min_accuracy, low=0.0, high=1.0)
+    feasible = [r for r in results
+                if (budget_ms is None or getattr(r, latency) <= budget_ms)
+                and (min_accuracy is None or r.accuracy >= min_accuracy)]
+    return max(feasible, key=lambda r: (getattr(r, objective), -getattr(r, latency)), default=None)
+
+
+def fastest_within(results: Iterable[Result], reference: Result, *, tolerance: float = 0.01,
+                   metric: str = "accuracy", latency: str = "latency_p50_ms") -> Result | None:
+    """The fastest result whose ``metric`` is at most ``tolerance`` below ``reference``'s.
+
+    This is how accuracy-driven tuners pick a model: "lose at most 1 point, then be as fast as possible".
+    """
+    check_type("reference", reference, Result)
+    check_float("tolerance", tolerance, low=0.0, high=1.0)
+    check_choice("metric", metric, QUALITY_FIELDS)
+    check_choice("latency", latency, LATENCY_FIELDS)
+    floor = getattr(reference, metric) - tolerance
+    ok = [r for r in results if getattr(r, metric) >= floor - 1e-12]
+    return min(ok, key=lambda r: (getattr(r, latency), -getattr(r, metric)), default=None)
+
+
+class Ledger:
+    """A CSV file of ``Result`` rows shared by all notebooks of a report.
+
+    ``append`` replaces rows with the same ``(notebook, name, seed)``, so re-running a
+    notebook updates its rows instead of duplicating them. Every write goes to a
+    temporary file that is then renamed, so a crash never leaves half a ledger.
+    """
+
+    def __init__(self, report_dir: str | Path, filename: str = LEDGER_NAME):
+        check_type("report_dir", report_dir, (str, Path))
+        self.path = Path(report_dir) / filename
+
+    def read(self) -> list[Result]:
+        if not self.path.exists():
+            return []
+        with self.path.open(newline="") as f:
+            return [Result.from_row(row) for row in csv.DictReader(f)]
+
+    def append(self, results: Result | Sequence[Result]) -> list[Result]:
+        """Add or replace rows; returns the whole ledger."""
+        new = [results] if isinstance(results, Result) else list(results)
+        for r in new:
+            check_type("results", r, Result)
+        key = lambda r: (r.notebook, r.name, r.seed)  # noqa: E731
+        replaced = {key(r) for r in new}
+        rows = [r for r in self.read() if key(r) not in replaced] + new
+        buffer = io.StringIO()
+        writer = csv.DictWriter(buffer, fieldnames=[f.name for f in fields(Result)], lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(r.to_row() for r in rows)
+        atomic_write_bytes(self.path, buffer.getvalue().encode())
+        return rows
+
+
+def results_table(results: Iterable[Result], *, columns: Sequence[str] | None = None):
+    """A pandas DataFrame for display: F1 with its CI, latency in ms, size in KB, MFLOPs."""
+    import pandas as pd
+
+    rows = []
+    for r in results:
+        rows.append({"name": r.name, "technique": r.technique, "accuracy": round(r.accuracy, 4),
+                     "f1": round(r.f1, 4), "f1_95ci": f"[{r.f1_low:.3f}, {r.f1_high:.3f}]",
+                     "p50_ms": round(r.latency_p50_ms, 3), "p99_ms": round(r.latency_p99_ms, 3),
+                     "size_kb": round(r.size_bytes / 1024, 1), "params": r.params,
+                     "mflops": None if r.flops is None else round(r.flops / 1e6, 2), "notebook": r.notebook})
+    frame = pd.DataFrame(rows)
+    return frame[list(columns)] if columns is not None else frame
+
+
+def ratio(baseline: Result, other: Result) -> dict[str, float]:
+    """How many times faster (p50) and smaller ``other`` is than ``baseline``, and the accuracy change in points."""
+    check_type("baseline", baseline, Result)
+    check_type("other", other, Result)
+    return {"speedup_p50": baseline.latency_p50_ms / other.latency_p50_ms,
+            "size_ratio": baseline.size_bytes / other.size_bytes,
+            "accuracy_change_pts": 100 * (other.accuracy - baseline.accuracy),
+            "f1_change_pts": 100 * (other.f1 - baseline.f1)}
