@@ -152,6 +152,7 @@ def run_series(out: Path = DEFAULT_OUT, *, only: Sequence[str] | None = None, pa
     if unknown:
         raise ValueError(f"parameter(s) {', '.join(unknown)} are declared by none of the notebooks run; "
                          f"known: {', '.join(sorted(declared - {'REPORT_DIR'}))}")
+    parameters.setdefault("PROGRESS", False)  # progress bars only clutter a stored report
     out = Path(out).resolve()
     staging = out.with_name(f".{out.name}.staging-{os.getpid()}")
     shutil.rmtree(staging, ignore_errors=True)
@@ -187,15 +188,17 @@ def main(argv: Sequence[str] | None = None) -> int:
                         help="a papermill parameter for every notebook that declares it (repeatable)")
     parser.add_argument("--no-html", action="store_true", help="skip the HTML export")
     parser.add_argument("--list", action="store_true", help="list the notebooks and their parameters, then exit")
+    parser.add_argument("--notebooks-dir", type=Path, default=NOTEBOOK_DIR, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.list:
-        for nb in list_notebooks():
+        for nb in list_notebooks(args.notebooks_dir):
             print(nb.name, notebook_parameters(nb))
         return 0
     params = {name: parse_parameter(value) for name, value in args.parameter}
     start = time.perf_counter()
     try:
-        times = run_series(args.out, only=args.only, parameters=params, html_export=not args.no_html)
+        times = run_series(args.out, only=args.only, parameters=params, html_export=not args.no_html,
+                           notebooks_dir=args.notebooks_dir)
     except NotebookFailed as exc:
         print(f"FAILED: {exc}\nThe partial run is in {args.out.resolve().with_name('.' + args.out.name + '.failed')}; "
               f"the previous report in {args.out} is unchanged.", file=sys.stderr)

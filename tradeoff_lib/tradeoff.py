@@ -20,10 +20,9 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Iterable, Sequence
 
-import torch
 from torch import nn
 
-from ._checks import check_choice, check_float, check_int, check_module, check_type
+from ._checks import check_choice, check_float, check_module, check_type
 from .cost import count_flops, count_nonzero_params, count_params, size_bytes
 from .latency import LatencyStats, measure_latency
 from .metrics import accuracy, bootstrap_ci

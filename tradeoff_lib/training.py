@@ -184,7 +184,8 @@ def fit(model: nn.Module, train_loader: DataLoader, val_loader: DataLoader | Non
         if val_loader is not None:
             logs.update({f"val_{k}": v for k, v in evaluate_fn(model, val_loader).items()})
         history.epochs.append(logs)
-        bar.set_postfix({k: round(v, 4) for k, v in logs.items() if k in ("train_loss", "val_accuracy")})
+        bar.set_postfix({k: round(v, 4) for k, v in logs.items() if k in ("train_loss", "val_accuracy")},
+                        refresh=False)
         stop = [bool(getattr(cb, "on_epoch_end", lambda *a: False)(epoch, logs, model)) for cb in callbacks]
         if any(stop):
             history.stopped_early = epoch < epochs

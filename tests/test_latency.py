@@ -1,0 +1,115 @@
+import time
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+import tradeoff_lib as tl
+from tradeoff_lib import latency as lat
+
+
+def test_stats_from_known_samples():
+    samples = tuple(float(v) for v in range(1, 101))  # 1..100 ms
+    s = tl.LatencyStats(samples)
+    assert s.p50_ms == pytest.approx(np.percentile(samples, 50))
+    assert s.p99_ms == pytest.approx(np.percentile(samples, 99))
+    assert s.max_ms == 100 and s.min_ms == 1 and s.mean_ms == pytest.approx(50.5)
+    assert s.std_ms == pytest.approx(np.std(samples))
+    assert s.miss_rate(90) == pytest.approx(0.10)
+    assert s.summary()["n"] == 100 and "p99" in str(s)
+    assert s.throughput_per_s == pytest.approx(1000 / 50.5)
+
+
+def test_measure_counts_calls_and_restores_state(x1):
+    calls = []
+
+    class Counter(nn.Module):
+        def forward(self, x):
+            calls.append(torch.is_inference_mode_enabled())
+            return x
+
+    model = Counter().train()
+    threads_before = torch.get_num_threads()
+    stats = tl.measure_latency(model, x1, repeats=7, warmup=3, threads=1)
+    assert len(calls) == 10 and all(calls)                 # warm-up + timed, all under inference_mode
+    assert len(stats.samples_ms) == 7 and stats.threads == 1 and stats.batch_size == 1
+    assert model.training and torch.get_num_threads() == threads_before
+
+
+def test_measure_sees_a_known_delay():
+    stats = tl.measure_latency(lambda x: time.sleep(0.002), torch.zeros(4, 3), repeats=5, warmup=1)
+    assert stats.min_ms >= 2.0 and stats.batch_size == 4
+
+
+def test_cuda_path_synchronizes_every_call(monkeypatch):
+    """Without a GPU, pretend the input is on CUDA and count the synchronizations."""
+    syncs, order = [], []
+    monkeypatch.setattr(lat, "_input_device", lambda x: torch.device("cuda"))
+    monkeypatch.setattr(torch.cuda, "synchronize", lambda *a: (syncs.append(1), order.append("sync")))
+    stats = tl.measure_latency(lambda x: order.append("call"), torch.zeros(1), repeats=4, warmup=2)
+    assert stats.device == "cuda"
+    assert len(syncs) == 1 + 2 * 4                         # after warm-up, then before and after each call
+    assert order[-3:] == ["sync", "call", "sync"]
+
+
+def test_num_threads_context():
+    before = torch.get_num_threads()
+    with tl.num_threads(1) as n:
+        assert n == 1 == torch.get_num_threads()
+    assert torch.get_num_threads() == before
+    with pytest.raises(ValueError, match="threads must be in"):
+        with tl.num_threads(0):
+            pass
+
+
+def test_throughput_scales_with_batch():
+    rate = tl.throughput(lambda x: time.sleep(0.001), torch.zeros(50, 2), repeats=3, warmup=0)
+    assert 5_000 < rate < 50_000  # 50 samples per ~1 ms call
+
+
+def test_deadline_verdicts():
+    s = tl.LatencyStats(tuple([1.0] * 995 + [5.0] * 5))
+    hard = tl.deadline_verdict(s, 2.0, mode="hard")
+    soft = tl.deadline_verdict(s, 2.0, mode="soft", tolerance=0.01)
+    strict = tl.deadline_verdict(s, 2.0, mode="soft", tolerance=0.001)
+    assert not hard.met and hard.misses == 5 and hard.worst_ms == 5.0
+    assert soft.met and soft.miss_rate == pytest.approx(0.005)
+    assert not strict.met
+    assert tl.deadline_verdict(s, 5.0, mode="hard").met
+    assert "MISSED" in str(hard) and "MET" in str(soft)
+
+
+def test_frame_budget():
+    assert tl.frame_budget_ms(30) == pytest.approx(33.333, abs=1e-3)
+    with pytest.raises(ValueError, match="fps must be in"):
+        tl.frame_budget_ms(0)
+
+
+def test_bad_input(x1):
+    with pytest.raises(TypeError, match="model must be an nn.Module or callable"):
+        tl.measure_latency(42, x1)
+    with pytest.raises(ValueError, match="repeats must be in"):
+        tl.measure_latency(nn.Identity(), x1, repeats=0)
+    with pytest.raises(ValueError, match="warmup must be in"):
+        tl.measure_latency(nn.Identity(), x1, warmup=-1)
+    with pytest.raises(TypeError, match="example_input must be"):
+        tl.measure_latency(nn.Identity(), "x")
+    s = tl.LatencyStats((1.0, 2.0))
+    with pytest.raises(ValueError, match="budget_ms must be in"):
+        tl.deadline_verdict(s, -1)
+    with pytest.raises(ValueError, match="mode must be one of"):
+        tl.deadline_verdict(s, 1, mode="firm")
+    with pytest.raises(ValueError, match=r"tolerance must be in \[0, 1\)"):
+        tl.deadline_verdict(s, 1, tolerance=1)
+    with pytest.raises(TypeError, match="stats must be LatencyStats"):
+        tl.deadline_verdict([1.0], 1)
+    with pytest.raises(ValueError, match="samples_ms is empty"):
+        tl.LatencyStats(())
+    with pytest.raises(ValueError, match="q must be in"):
+        s.percentile(101)
+
+
+def test_verdict_record():
+    v = tl.deadline_verdict(tl.LatencyStats((1.0, 3.0)), 2.0, mode="soft", tolerance=0.5)
+    assert isinstance(v, tl.DeadlineVerdict) and v.met and v.miss_rate == 0.5

@@ -1,0 +1,70 @@
+"""The report runner on a tiny two-notebook series (real papermill runs, about 15 s)."""
+import json
+
+import nbformat
+import pytest
+
+from tradeoff_lib import report
+
+
+def _notebook(path, body):
+    nb = nbformat.v4.new_notebook()
+    params = nbformat.v4.new_code_cell("SEED = 0\nREPORT_DIR = None")
+    params.metadata["tags"] = ["parameters"]
+    nb.cells = [nbformat.v4.new_markdown_cell("# test"), params, nbformat.v4.new_code_cell(body)]
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nbformat.write(nb, str(path))
+
+
+@pytest.fixture
+def series(tmp_path):
+    folder = tmp_path / "notebooks"
+    folder.mkdir()
+    _notebook(folder / "00_first.ipynb",
+              "import pathlib\npathlib.Path(REPORT_DIR, 'plots').mkdir(exist_ok=True)\n"
+              "pathlib.Path(REPORT_DIR, 'first.txt').write_text(str(SEED))")
+    _notebook(folder / "01_second.ipynb",
+              "import pathlib\nif SEED == 13:\n    raise ValueError('unlucky seed')\n"
+              "pathlib.Path(REPORT_DIR, 'second.txt').write_text(str(SEED))")
+    return folder
+
+
+def test_series_runs_passes_parameters_and_fails_safely(series, tmp_path, capsys):
+    out = tmp_path / "reports"
+    times = report.run_series(out, parameters={"SEED": 7}, notebooks_dir=series)
+    assert set(times) == {"00_first.ipynb", "01_second.ipynb"}
+    assert (out / "first.txt").read_text() == "7" and (out / "second.txt").read_text() == "7"
+    for name in ("00_first", "01_second"):
+        assert (out / f"{name}.ipynb").exists() and (out / f"{name}.html").exists()
+    index = (out / "index.html").read_text()
+    assert "00_first.html" in index and "torch" in index
+    assert json.loads((out / "run_times.json").read_text()).keys() == times.keys()
+
+    # a failing run names notebook and cell, exits 1, and leaves the previous report as it was
+    before = {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()}
+    code = report.main(["--out", str(out), "--notebooks-dir", str(series), "-p", "SEED", "13", "--no-html"])
+    err = capsys.readouterr().err
+    assert code == 1 and "01_second.ipynb failed in cell" in err and "unlucky seed" in err
+    assert {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()} == before
+
+    # a partial run replaces its notebook's output and keeps the others'
+    report.run_series(out, only=["01"], parameters={"SEED": 3}, notebooks_dir=series, html_export=False)
+    assert (out / "second.txt").read_text() == "3" and (out / "first.txt").read_text() == "7"
+
+
+def test_bad_parameters_stop_before_running(series, tmp_path, capsys):
+    out = tmp_path / "reports"
+    with pytest.raises(ValueError, match="declared by none of the notebooks"):
+        report.run_series(out, parameters={"EPOCS": 3}, notebooks_dir=series)
+    assert report.main(["--out", str(out), "--notebooks-dir", str(series), "-p", "LATENCY_BUDGET_MS", "-1"]) == 2
+    assert "LATENCY_BUDGET_MS must be in" in capsys.readouterr().err
+    with pytest.raises(ValueError, match="matches no notebook"):
+        report.select_notebooks(report.list_notebooks(series), ["07"])
+    assert not out.exists()
+
+
+def test_helpers(series):
+    assert [p.name for p in report.list_notebooks(series)] == ["00_first.ipynb", "01_second.ipynb"]
+    assert report.notebook_parameters(series / "00_first.ipynb") == {"SEED": "0", "REPORT_DIR": "None"}
+    assert report.parse_parameter("1.5") == 1.5 and report.parse_parameter("mnist") == "mnist"
+    assert report.parse_parameter("[4, 8]") == [4, 8]

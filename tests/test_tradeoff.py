@@ -1,0 +1,98 @@
+
+import pytest
+
+import tradeoff_lib as tl
+
+
+def R(name, f1, p50, p99=None, mx=None, acc=None, tech="t", nb="nb", seed=0, size=1000):
+    return tl.Result(name=name, technique=tech, notebook=nb, accuracy=f1 if acc is None else acc, f1=f1,
+                     f1_low=f1 - 0.01, f1_high=f1 + 0.01, latency_p50_ms=p50,
+                     latency_p99_ms=p99 if p99 is not None else p50 * 1.5,
+                     latency_max_ms=mx if mx is not None else p50 * 3, size_bytes=size, params=10,
+                     nonzero_params=10, flops=None, seed=seed)
+
+
+RESULTS = [R("a", 0.90, 1.0), R("b", 0.95, 2.0), R("c", 0.93, 3.0), R("d", 0.97, 5.0), R("e", 0.97, 6.0),
+           R("f", 0.90, 1.0)]
+
+
+def test_pareto_front_by_hand():
+    front = tl.pareto_front(RESULTS)
+    assert [r.name for r in front] == ["a", "b", "d"]  # c is beaten by b, e by d, f ties a
+    assert [r.name for r in tl.pareto_front(RESULTS, y="accuracy")] == ["a", "b", "d"]
+
+
+def test_select_under_budget_and_floor():
+    assert tl.select(RESULTS, budget_ms=3.0, latency="latency_p50_ms").name == "b"
+    assert tl.select(RESULTS, budget_ms=3.0).name == "b"              # p99 = 1.5 * p50: b=3.0 fits
+    assert tl.select(RESULTS, budget_ms=6.0, latency="latency_max_ms").name == "b"
+    assert tl.select(RESULTS).name == "d"                            # tie d/e goes to the faster
+    assert tl.select(RESULTS, budget_ms=0.5) is None
+    assert tl.select(RESULTS, budget_ms=1.6, min_accuracy=0.95) is None
+
+
+def test_fastest_within_tolerance():
+    ref = RESULTS[3]
+    assert tl.fastest_within(RESULTS, ref, tolerance=0.02).name == "b"
+    assert tl.fastest_within(RESULTS, ref, tolerance=0.0).name == "d"
+    assert tl.fastest_within(RESULTS, ref, tolerance=0.1).name in ("a", "f")
+
+
+def test_ratio():
+    r = tl.ratio(R("big", 0.97, 4.0, size=8000, acc=0.97), R("small", 0.96, 1.0, size=1000, acc=0.965))
+    assert r["speedup_p50"] == 4 and r["size_ratio"] == 8
+    assert r["accuracy_change_pts"] == pytest.approx(-0.5)
+
+
+def test_ledger_round_trip_replace_and_atomic(tmp_path):
+    ledger = tl.Ledger(tmp_path)
+    assert ledger.read() == []
+    ledger.append(RESULTS[:2])
+    ledger.append(R("a", 0.99, 1.0))                                  # same key: replaced, not duplicated
+    ledger.append(R("a", 0.80, 1.0, nb="other"))                      # another notebook: kept
+    rows = ledger.read()
+    assert [(r.notebook, r.name, r.f1) for r in rows] == [("nb", "b", 0.95), ("nb", "a", 0.99), ("other", "a", 0.80)]
+    assert rows[0] == RESULTS[1]                                       # exact round trip, None included
+    assert not list(tmp_path.glob(".*tmp"))                            # no temporary files left
+
+
+def test_ledger_survives_a_failed_write(tmp_path, monkeypatch):
+    ledger = tl.Ledger(tmp_path)
+    ledger.append(RESULTS[:1])
+    before = ledger.path.read_bytes()
+    import tradeoff_lib.training as training
+
+    def boom(*a, **k):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(training.os, "replace", boom)
+    with pytest.raises(OSError):
+        ledger.append(RESULTS[1:])
+    assert ledger.path.read_bytes() == before and not list(tmp_path.glob(".ledger*"))
+
+
+def test_measure_builds_a_result(trained_cnn, small_splits):
+    r = tl.measure(trained_cnn, small_splits, name="cnn8", technique="width", notebook="test", repeats=20)
+    assert 0.5 < r.accuracy <= 1 and r.f1_low <= r.f1 <= r.f1_high
+    assert 0 < r.latency_p50_ms <= r.latency_p99_ms <= r.latency_max_ms
+    assert r.params == tl.count_params(trained_cnn) and r.flops == tl.count_flops(trained_cnn, small_splits.example_input())
+    assert r.size_bytes == tl.size_bytes(trained_cnn) and r.threads == 1
+    table = tl.results_table([r])
+    assert list(table["name"]) == ["cnn8"] and "f1_95ci" in table
+
+
+def test_bad_input():
+    with pytest.raises(ValueError, match="x must be one of"):
+        tl.pareto_front(RESULTS, x="speed")
+    with pytest.raises(ValueError, match="budget_ms must be in"):
+        tl.select(RESULTS, budget_ms=0)
+    with pytest.raises(ValueError, match="min_accuracy must be in"):
+        tl.select(RESULTS, min_accuracy=97)
+    with pytest.raises(ValueError, match="latency must be one of"):
+        tl.select(RESULTS, latency="p99")
+    with pytest.raises(ValueError, match="tolerance must be in"):
+        tl.fastest_within(RESULTS, RESULTS[0], tolerance=-0.1)
+    with pytest.raises(TypeError, match="results must be Result"):
+        tl.Ledger("/tmp").append([{"name": "x"}])
+    with pytest.raises(TypeError, match="name must be str"):
+        tl.measure(tl.make_cnn(4), None, name=1, technique="t", notebook="n")

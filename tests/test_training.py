@@ -1,0 +1,109 @@
+import numpy as np
+import pytest
+import torch
+
+import tradeoff_lib as tl
+
+
+def test_fit_learns_and_logs(small_splits):
+    tl.seed_everything(0)
+    model = tl.make_cnn(8)
+    train_dl, val_dl, test_dl = tl.make_loaders(small_splits, 64, seed=0)
+    before = tl.evaluate(model, test_dl)["accuracy"]
+    history = tl.fit(model, train_dl, val_dl, epochs=3, progress=False)
+    after = tl.evaluate(model, test_dl)["accuracy"]
+    assert len(history) == 3 and after > max(0.7, before + 0.3)
+    assert history["train_loss"][-1] < history["train_loss"][0]
+    assert set(history.last) >= {"epoch", "train_loss", "train_accuracy", "val_loss", "val_accuracy", "lr",
+                                 "epoch_time_s"}
+    assert history.train_time_s >= sum(history["epoch_time_s"]) * 0.99
+    assert not model.training
+    with pytest.raises(KeyError, match="no log entry 'bogus'"):
+        history["bogus"]
+
+
+def test_same_seed_same_result(small_splits):
+    runs = [tl.train_classifier(lambda: tl.make_cnn(4), small_splits, epochs=1, seed=s, progress=False)[1].last
+            for s in (1, 1, 2)]
+    assert runs[0]["train_loss"] == runs[1]["train_loss"]
+    assert runs[0]["train_loss"] != runs[2]["train_loss"]
+
+
+def test_scheduler_callbacks_and_custom_step(small_splits):
+    train_dl, val_dl, _ = tl.make_loaders(small_splits, 100, seed=0)
+
+    class StopAfterTwo:
+        def __init__(self):
+            self.events = []
+
+        def on_train_begin(self, model):
+            self.events.append("begin")
+
+        def on_epoch_end(self, epoch, logs, model):
+            self.events.append(epoch)
+            return epoch >= 2
+
+        def on_train_end(self, model, history):
+            self.events.append("end")
+
+    calls = []
+
+    def step(model, X, y):
+        calls.append(len(X))
+        return tl.classification_step(model, X, y)
+
+    cb = StopAfterTwo()
+    history = tl.fit(tl.make_cnn(4), train_dl, val_dl, epochs=5, lr=0.1, optimizer="sgd", step_fn=step,
+                     scheduler=lambda opt: torch.optim.lr_scheduler.StepLR(opt, step_size=1, gamma=0.5),
+                     callbacks=[cb], progress=False)
+    assert cb.events == ["begin", 1, 2, "end"] and history.stopped_early and len(history) == 2
+    assert history["lr"] == [0.1, 0.05]
+    assert sum(calls) == 2 * len(small_splits.train)
+
+
+def test_soft_labels_are_accepted(small_splits):
+    X, y = small_splits.train.tensors()
+    soft = torch.nn.functional.one_hot(y[:64], 10).float()
+    loss, logits = tl.classification_step(tl.make_cnn(4), X[:64], soft)
+    assert loss.ndim == 0 and logits.shape == (64, 10)
+
+
+def test_predict_and_evaluate_restore_mode(trained_cnn, small_splits):
+    _, _, test_dl = tl.make_loaders(small_splits)
+    trained_cnn.train()
+    y_true, y_pred = tl.predict(trained_cnn, test_dl)
+    assert trained_cnn.training
+    trained_cnn.eval()
+    assert y_true.shape == y_pred.shape == (300,)
+    assert np.isclose(tl.evaluate(trained_cnn, test_dl)["accuracy"], np.mean(y_true == y_pred))
+
+
+def test_checkpoint_round_trip_and_cache(tmp_path, small_splits, trained_cnn):
+    path = tl.save_checkpoint(trained_cnn, tmp_path / "m.pt")
+    clone = tl.load_checkpoint(tl.make_cnn(8), path)
+    for a, b in zip(trained_cnn.state_dict().values(), clone.state_dict().values()):
+        assert torch.equal(a, b)
+    m1, h1 = tl.train_classifier(lambda: tl.make_cnn(4), small_splits, epochs=1, cache_dir=tmp_path, progress=False)
+    m2, h2 = tl.train_classifier(lambda: tl.make_cnn(4), small_splits, epochs=1, cache_dir=tmp_path, progress=False)
+    assert len(list((tmp_path / "checkpoints").glob("*.pt"))) == 1
+    assert h1.to_dict() == h2.to_dict()
+    assert all(torch.equal(a, b) for a, b in zip(m1.state_dict().values(), m2.state_dict().values()))
+
+
+def test_bad_arguments(small_splits):
+    train_dl, _, _ = tl.make_loaders(small_splits)
+    model = tl.make_cnn(4)
+    with pytest.raises(ValueError, match="epochs must be in"):
+        tl.fit(model, train_dl, epochs=0)
+    with pytest.raises(ValueError, match=r"lr must be in \(0, inf\]"):
+        tl.fit(model, train_dl, lr=0)
+    with pytest.raises(ValueError, match="optimizer must be one of"):
+        tl.fit(model, train_dl, optimizer="rmsprop")
+    with pytest.raises(ValueError, match="scheduler_interval must be one of"):
+        tl.fit(model, train_dl, scheduler_interval="batch")
+    with pytest.raises(TypeError, match="model must be Module"):
+        tl.fit("model", train_dl)
+    with pytest.raises(ValueError, match="seed must be in"):
+        tl.seed_everything(-1)
+    with pytest.raises(TypeError, match=r"build\(\) must be Module"):
+        tl.train_classifier(lambda: None, small_splits, epochs=1)
