@@ -10,7 +10,7 @@ STAMP      := $(VENV)/.installed
 REPORT_ARGS ?=
 PYTEST_ARGS ?=
 
-.PHONY: install report test unit lab bench strip clean help
+.PHONY: install report test unit lab student strip clean help
 
 help:
 	@echo "make report   run the whole notebook series headless into reports/ (installs first if needed)"
@@ -18,6 +18,7 @@ help:
 	@echo "make unit     unit tests only (fast)"
 	@echo "make lab      open the notebooks in JupyterLab"
 	@echo "make install  create $(VENV), install the package (editable) with its dev extra, register a kernel"
+	@echo "make student  student copies of the notebooks (solutions removed, checks kept) in student/"
 	@echo "make strip    remove outputs from the notebooks before committing"
 
 install: $(STAMP)
@@ -40,6 +41,9 @@ unit: install
 
 lab: install
 	$(BIN)/jupyter lab notebooks/
+
+student: install
+	$(BIN)/python -m tradeoff_lib.student
 
 strip: install
 	$(BIN)/jupyter nbconvert --clear-output --inplace --log-level=WARN notebooks/[0-9][0-9]_*.ipynb

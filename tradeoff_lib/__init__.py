@@ -7,29 +7,29 @@ and each technique lives in ``tradeoff_lib.techniques``.
 from .cost import clone_model, count_flops, count_macs, count_nonzero_params, count_params, size_bytes
 from .data import (DATASETS, ArrayDataset, DatasetInfo, DatasetUnavailableError, Splits, load_splits,
                    make_loaders, stratified_subset, train_loader)
+from .exercises import check_exercise, list_exercises
 from .latency import (DeadlineVerdict, LatencyStats, deadline_verdict, frame_budget_ms, measure_latency,
                       num_threads, throughput)
 from .metrics import (ConfidenceInterval, accuracy, bootstrap_ci, classification_summary, confusion_matrix,
                       f1_score, precision, recall)
-from .models import CNN_WIDTHS, MLP, SmallCNN, make_cnn, make_mlp
+from .models import BASELINE_WIDTH, CNN_WIDTHS, MLP, SmallCNN, make_cnn, make_mlp
 from .notebook import check_parameters, environment_info, report_dir, show_source
 from .plotting import plot_history, plot_latency_histogram, plot_tradeoff, save_figure
-from .tradeoff import (Ledger, Result, fastest_within, measure, pareto_front, ratio, results_table,
-                       select)
-from .training import (History, classification_step, evaluate, fit, load_checkpoint, predict,
-                       save_checkpoint, seed_everything, train_classifier)
+from .tradeoff import Ledger, Result, fastest_within, measure, pareto_front, ratio, results_table, select
+from .training import (History, classification_step, evaluate, fit, load_checkpoint, predict, save_checkpoint,
+                       seed_everything, train_classifier)
 
 __version__ = "0.1.0"
 
 __all__ = [
-    "ArrayDataset", "CNN_WIDTHS", "ConfidenceInterval", "DATASETS", "DatasetInfo", "DatasetUnavailableError",
-    "DeadlineVerdict", "History", "LatencyStats", "Ledger", "MLP", "Result", "SmallCNN", "Splits",
-    "accuracy", "bootstrap_ci", "check_parameters", "classification_step", "classification_summary",
-    "clone_model", "confusion_matrix", "count_flops", "count_macs", "count_nonzero_params", "count_params",
-    "deadline_verdict", "environment_info", "evaluate", "f1_score", "fastest_within", "fit",
-    "frame_budget_ms", "load_checkpoint", "load_splits", "make_cnn", "make_loaders", "make_mlp", "measure",
-    "measure_latency", "num_threads", "pareto_front", "plot_history", "plot_latency_histogram",
-    "plot_tradeoff", "precision", "predict", "ratio", "recall", "report_dir", "results_table",
-    "save_checkpoint", "save_figure", "seed_everything", "select", "show_source", "size_bytes",
-    "stratified_subset", "throughput", "train_classifier", "train_loader",
+    "ArrayDataset", "BASELINE_WIDTH", "CNN_WIDTHS", "ConfidenceInterval", "DATASETS", "DatasetInfo",
+    "DatasetUnavailableError", "DeadlineVerdict", "History", "LatencyStats", "Ledger", "MLP", "Result",
+    "SmallCNN", "Splits", "accuracy", "bootstrap_ci", "check_exercise", "check_parameters",
+    "classification_step", "classification_summary", "clone_model", "confusion_matrix", "count_flops",
+    "count_macs", "count_nonzero_params", "count_params", "deadline_verdict", "environment_info", "evaluate",
+    "f1_score", "fastest_within", "fit", "frame_budget_ms", "list_exercises", "load_checkpoint", "load_splits",
+    "make_cnn", "make_loaders", "make_mlp", "measure", "measure_latency", "num_threads", "pareto_front",
+    "plot_history", "plot_latency_histogram", "plot_tradeoff", "precision", "predict", "ratio", "recall",
+    "report_dir", "results_table", "save_checkpoint", "save_figure", "seed_everything", "select",
+    "show_source", "size_bytes", "stratified_subset", "throughput", "train_classifier", "train_loader",
 ]

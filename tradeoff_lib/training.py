@@ -15,9 +15,9 @@ import os
 import random
 import tempfile
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from collections.abc import Iterable
 from typing import Any, Callable
 
 import numpy as np
