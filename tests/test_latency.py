@@ -113,3 +113,18 @@ def test_bad_input(x1):
 def test_verdict_record():
     v = tl.deadline_verdict(tl.LatencyStats((1.0, 3.0)), 2.0, mode="soft", tolerance=0.5)
     assert isinstance(v, tl.DeadlineVerdict) and v.met and v.miss_rate == 0.5
+
+
+def test_compare_latency_interleaves_models(x1):
+    order = []
+    models = {"a": lambda x: order.append("a"), "b": lambda x: order.append("b")}
+    out = tl.compare_latency(models, x1, repeats=10, warmup=1, rounds=2, threads=1)
+    assert set(out) == {"a", "b"} and all(len(s.samples_ms) == 10 for s in out.values())
+    # round 1: a (1 warm-up + 5), b (1 + 5); round 2: a (2 warm-up + 5), b (2 + 5)
+    assert order == ["a"] * 6 + ["b"] * 6 + ["a"] * 7 + ["b"] * 7
+    slow = tl.compare_latency({"fast": lambda x: None, "slow": lambda x: time.sleep(0.001)}, x1, repeats=6, rounds=3)
+    assert slow["slow"].p50_ms > slow["fast"].p50_ms
+    with pytest.raises(ValueError, match="models is empty"):
+        tl.compare_latency({}, x1)
+    with pytest.raises(ValueError, match="repeats must be in"):
+        tl.compare_latency(models, x1, repeats=1, rounds=2)

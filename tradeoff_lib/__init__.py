@@ -8,7 +8,7 @@ from .cost import clone_model, count_flops, count_macs, count_nonzero_params, co
 from .data import (DATASETS, ArrayDataset, DatasetInfo, DatasetUnavailableError, Splits, load_splits,
                    make_loaders, stratified_subset, train_loader)
 from .exercises import check_exercise, list_exercises
-from .latency import (DeadlineVerdict, LatencyStats, deadline_verdict, frame_budget_ms, measure_latency,
+from .latency import (DeadlineVerdict, LatencyStats, compare_latency, deadline_verdict, frame_budget_ms, measure_latency,
                       num_threads, throughput)
 from .metrics import (ConfidenceInterval, accuracy, bootstrap_ci, classification_summary, confusion_matrix,
                       f1_score, precision, recall)
@@ -25,7 +25,7 @@ __all__ = [
     "ArrayDataset", "BASELINE_WIDTH", "CNN_WIDTHS", "ConfidenceInterval", "DATASETS", "DatasetInfo",
     "DatasetUnavailableError", "DeadlineVerdict", "History", "LatencyStats", "Ledger", "MLP", "Result",
     "SmallCNN", "Splits", "accuracy", "bootstrap_ci", "check_exercise", "check_parameters",
-    "classification_step", "classification_summary", "clone_model", "confusion_matrix", "count_flops",
+    "classification_step", "classification_summary", "clone_model", "compare_latency", "confusion_matrix", "count_flops",
     "count_macs", "count_nonzero_params", "count_params", "deadline_verdict", "environment_info", "evaluate",
     "f1_score", "fastest_within", "fit", "frame_budget_ms", "list_exercises", "load_checkpoint", "load_splits",
     "make_cnn", "make_loaders", "make_mlp", "measure", "measure_latency", "num_threads", "pareto_front",

@@ -178,6 +178,36 @@ def measure_latency(model: nn.Module | Callable, example_input, *, repeats: int 
                         threads=n_threads, device=str(device), warmup=warmup)
 
 
+def compare_latency(models: dict[str, nn.Module | Callable], example_input, *, repeats: int = 200,
+                    warmup: int = 20, threads: int | None = None, rounds: int = 4) -> dict[str, LatencyStats]:
+    """Measure several models side by side, interleaved, so that machine noise hits all alike.
+
+    The ``repeats`` timed calls of each model are split into ``rounds`` blocks, and the
+    blocks of the models alternate (A B C A B C ...). A slow spell on a shared machine
+    then lands on every model instead of on whichever happened to run at that moment,
+    which keeps latency *ratios* honest.
+
+    Returns:
+        ``{name: LatencyStats}`` with ``repeats`` samples each (in measurement order).
+    """
+    check_type("models", models, dict)
+    if not models:
+        raise ValueError("models is empty: nothing to measure")
+    check_int("rounds", rounds, min_value=1)
+    check_int("repeats", repeats, min_value=rounds)
+    per_round = [repeats // rounds + (k < repeats % rounds) for k in range(rounds)]
+    samples: dict[str, list[float]] = {name: [] for name in models}
+    meta: dict[str, LatencyStats] = {}
+    for k, n in enumerate(per_round):
+        for name, model in models.items():
+            stats = measure_latency(model, example_input, repeats=n, warmup=warmup if k == 0 else 2,
+                                    threads=threads)
+            samples[name].extend(stats.samples_ms)
+            meta[name] = stats
+    return {name: LatencyStats(tuple(samples[name]), batch_size=meta[name].batch_size, threads=meta[name].threads,
+                               device=meta[name].device, warmup=warmup) for name in models}
+
+
 def throughput(model: nn.Module | Callable, example_batch, *, repeats: int = 20, warmup: int = 3,
                threads: int | None = None) -> float:
     """Samples per second at the batch size of ``example_batch`` (mean over ``repeats`` calls).
