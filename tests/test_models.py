@@ -41,3 +41,7 @@ def test_bad_arguments():
         tl.MLP(hidden=())
     with pytest.raises(ValueError, match=r"hidden\[1\] must be in"):
         tl.MLP(hidden=(8, 0))
+
+
+def test_baseline_is_the_widest_of_the_family():
+    assert tl.BASELINE_WIDTH == max(tl.CNN_WIDTHS)
