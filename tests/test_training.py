@@ -105,5 +105,20 @@ def test_bad_arguments(small_splits):
         tl.fit("model", train_dl)
     with pytest.raises(ValueError, match="seed must be in"):
         tl.seed_everything(-1)
+    with pytest.raises(TypeError, match="deterministic must be bool"):
+        tl.seed_everything(0, deterministic=1)
+
+
+def test_seed_everything_deterministic_switch():
+    import torch
+
+    before = torch.are_deterministic_algorithms_enabled()
+    try:
+        tl.seed_everything(0)
+        assert torch.are_deterministic_algorithms_enabled() == before
+        tl.seed_everything(0, deterministic=True)
+        assert torch.are_deterministic_algorithms_enabled()
+    finally:
+        torch.use_deterministic_algorithms(before)
     with pytest.raises(TypeError, match=r"build\(\) must be Module"):
         tl.train_classifier(lambda: None, small_splits, epochs=1)

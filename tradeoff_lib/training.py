@@ -31,17 +31,22 @@ from ._checks import check_choice, check_float, check_int, check_module, check_t
 OPTIMIZERS = ("adam", "adamw", "sgd")
 
 
-def seed_everything(seed: int) -> torch.Generator:
+def seed_everything(seed: int, *, deterministic: bool = False) -> torch.Generator:
     """Seed Python, NumPy and PyTorch so that a run repeats exactly on the same machine.
 
-    Also asks PyTorch for deterministic algorithms (warning, not failing, where an
-    operation has none). Returns a ``torch.Generator`` seeded the same way.
+    On the CPU, with the same thread count, that is enough: the kernels these notebooks
+    use are deterministic. ``deterministic=True`` also calls
+    ``torch.use_deterministic_algorithms(True, warn_only=True)``, which GPU runs need;
+    it stays off by default because it is global and makes some CPU kernels (the int8
+    max-pool, for one) warn on every call. Returns a ``torch.Generator`` seeded the same way.
     """
     check_int("seed", seed, min_value=0)
+    check_type("deterministic", deterministic, bool)
     random.seed(seed)
     np.random.seed(seed)
     torch.manual_seed(seed)
-    torch.use_deterministic_algorithms(True, warn_only=True)
+    if deterministic:
+        torch.use_deterministic_algorithms(True, warn_only=True)
     return torch.Generator().manual_seed(seed)
 
 
