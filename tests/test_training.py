@@ -110,8 +110,6 @@ def test_bad_arguments(small_splits):
 
 
 def test_seed_everything_deterministic_switch():
-    import torch
-
     before = torch.are_deterministic_algorithms_enabled()
     try:
         tl.seed_everything(0)
