@@ -107,6 +107,8 @@ def test_bad_arguments(small_splits):
         tl.seed_everything(-1)
     with pytest.raises(TypeError, match="deterministic must be bool"):
         tl.seed_everything(0, deterministic=1)
+    with pytest.raises(TypeError, match=r"build\(\) must be Module"):
+        tl.train_classifier(lambda: None, small_splits, epochs=1)
 
 
 def test_seed_everything_deterministic_switch():
@@ -118,5 +120,3 @@ def test_seed_everything_deterministic_switch():
         assert torch.are_deterministic_algorithms_enabled()
     finally:
         torch.use_deterministic_algorithms(before)
-    with pytest.raises(TypeError, match=r"build\(\) must be Module"):
-        tl.train_classifier(lambda: None, small_splits, epochs=1)
