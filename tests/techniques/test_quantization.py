@@ -6,6 +6,7 @@ import torch
 from torch import nn
 
 import tradeoff_lib as tl
+from tradeoff_lib.techniques import quant_measure as M
 from tradeoff_lib.techniques import quantization as Q
 
 
@@ -37,7 +38,7 @@ def test_available_methods_lists_every_method():
 def test_static_int8_stores_int8_and_keeps_outputs(cnn, calib):
     before = {k: v.clone() for k, v in cnn.state_dict().items()}
     q = Q.quantize_static(cnn, calib, num_batches=2)
-    dtypes = Q.weight_dtypes(q)
+    dtypes = M.weight_dtypes(q)
     assert set(dtypes) == {"features.0", "features.4", "classifier.1", "classifier.3"}
     assert set(dtypes.values()) == {torch.qint8}
     assert tl.size_bytes(cnn) / tl.size_bytes(q) > 3.5
@@ -65,7 +66,7 @@ def test_auto_prefers_static_and_uses_dynamic_without_calibration(cnn, calib):
     assert method == "fx_static"
     q, method = Q.quantize_int8(cnn)
     assert method == "eager_dynamic"
-    assert Q.weight_dtypes(q)["classifier.1"] == torch.qint8 and Q.weight_dtypes(q)["features.0"] == torch.float32
+    assert M.weight_dtypes(q)["classifier.1"] == torch.qint8 and M.weight_dtypes(q)["features.0"] == torch.float32
 
 
 def test_fallback_when_the_deprecated_api_is_missing(cnn, calib, monkeypatch):
@@ -74,7 +75,7 @@ def test_fallback_when_the_deprecated_api_is_missing(cnn, calib, monkeypatch):
                                      "fake_int8": True}
     q, method = Q.quantize_int8(cnn, calib)
     assert method == "torchao_dynamic"
-    assert Q.weight_dtypes(q)["classifier.1"] == torch.int8
+    assert M.weight_dtypes(q)["classifier.1"] == torch.int8
     q, backend = Q.quantize_dynamic_int8(cnn)
     assert backend == "torchao"
     with pytest.raises(ImportError):
@@ -118,8 +119,6 @@ def test_bad_arguments(cnn, calib):
         Q.quantize_dynamic_int8(cnn, backend="fast")
     with pytest.raises(TypeError, match="model must be Module"):
         Q.quantize_int8("cnn", calib)
-    with pytest.raises(ValueError, match="baseline must be one of"):
-        Q.speedup_table({"a": cnn}, {"b1": calib[0][0]}, baseline="fp32")
 
 
 def test_quiet_deprecations_records_known_notices_and_passes_others_on():
@@ -152,11 +151,3 @@ def test_int8_model_leaves_the_determinism_setting_as_it_was(cnn, calib):
         assert torch.are_deterministic_algorithms_enabled()
     finally:
         torch.use_deterministic_algorithms(before[0], warn_only=before[1])
-
-
-def test_weight_dtypes_and_speedup_table(cnn):
-    assert set(Q.weight_dtypes(cnn).values()) == {torch.float32}
-    rows = Q.speedup_table({"fp32": cnn, "copy": tl.clone_model(cnn)}, {"batch 1": torch.zeros(1, 1, 28, 28)},
-                           baseline="fp32", repeats=6)
-    assert [(r["input"], r["model"]) for r in rows] == [("batch 1", "fp32"), ("batch 1", "copy")]
-    assert rows[0]["speedup"] == 1.0 and rows[1]["p50_ms"] > 0

@@ -36,7 +36,6 @@ from torch import nn
 
 from .._checks import check_choice, check_int, check_module, check_type
 from ..cost import clone_model
-from ..latency import compare_latency
 from . import fakequant
 
 METHODS = ("fx_static", "eager_dynamic", "torchao_dynamic", "fake_int8")
@@ -278,45 +277,3 @@ def quantize_int8(model: nn.Module, calibration_loader: Iterable | None = None, 
             warnings.warn(f"quantize_int8: {candidate} failed on this model ({type(exc).__name__}: {exc}); "
                           "trying the next method", RuntimeWarning, stacklevel=2)
     raise AssertionError("unreachable: fake_int8 is always available")  # pragma: no cover
-
-
-def weight_dtypes(model: nn.Module) -> dict[str, torch.dtype]:
-    """The dtype in which each layer stores its weight: ``{layer_name: dtype}``.
-
-    Reads packed int8 weights of ``torch.ao`` quantized layers (``layer.weight()``) and
-    the ``qdata`` of torchao's int8 tensors, so a check can assert that int8 is really stored.
-    """
-    check_module("model", model)
-    found = {}
-    for name, module in model.named_modules():
-        w = getattr(module, "weight", None)
-        if callable(w) and not isinstance(w, torch.Tensor):
-            w = w()
-        if hasattr(w, "qdata"):
-            w = w.qdata
-        if isinstance(w, torch.Tensor):
-            found[name] = w.dtype
-    return found
-
-
-def speedup_table(models: dict[str, nn.Module], inputs: dict[str, torch.Tensor], *, baseline: str,
-                  repeats: dict[str, int] | int = 100, threads: int | None = 1, rounds: int = 2) -> list[dict]:
-    """Latency of each model on each input, measured side by side, and its speedup over ``baseline``.
-
-    Returns rows ``{"input", "model", "p50_ms", "p99_ms", "speedup"}`` (speedup = baseline p50 / p50).
-    ``repeats`` may differ per input (e.g. fewer calls at batch 64); inputs with fewer than 4
-    repeats are timed in one round (each extra round costs warm-up calls).
-    """
-    check_type("models", models, dict)
-    check_type("inputs", inputs, dict)
-    if baseline not in models:
-        raise ValueError(f"baseline must be one of {', '.join(map(repr, models))}; got {baseline!r}")
-    rows = []
-    for label, x in inputs.items():
-        n = repeats[label] if isinstance(repeats, dict) else repeats
-        stats = compare_latency(models, x, repeats=n, warmup=max(1, min(10, n // 5)), threads=threads,
-                                rounds=max(1, min(rounds, n // 2)))
-        for name, s in stats.items():
-            rows.append({"input": label, "model": name, "p50_ms": s.p50_ms, "p99_ms": s.p99_ms,
-                         "speedup": stats[baseline].p50_ms / s.p50_ms})
-    return rows
