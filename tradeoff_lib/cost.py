@@ -45,6 +45,8 @@ def count_params(model: nn.Module) -> int:
 
 
 def _nonzero(t: torch.Tensor) -> int:
+    if hasattr(t, "qdata") and hasattr(t, "dequantize"):  # torchao's quantized tensor subclasses
+        t = t.dequantize()
     if t.is_quantized:
         t = t.int_repr().to(torch.int32) - (t.q_zero_point() if t.qscheme() in
                                             (torch.per_tensor_affine, torch.per_tensor_symmetric) else 0)

@@ -39,12 +39,18 @@ def test_output_error(cnn):
         M.output_error(cnn, other, [1, 2])
 
 
-def test_speedup_table(cnn):
-    rows = M.speedup_table({"fp32": cnn, "copy": tl.clone_model(cnn)},
-                           {"batch 1": torch.zeros(1, 1, 28, 28), "batch 4": torch.zeros(4, 1, 28, 28)},
-                           baseline="fp32", repeats={"batch 1": 6, "batch 4": 2})
+def test_compare_batches_and_speedup_rows(cnn):
+    latency = M.compare_batches({"fp32": cnn, "copy": tl.clone_model(cnn)},
+                                {"batch 1": torch.zeros(1, 1, 28, 28), "batch 4": torch.zeros(4, 1, 28, 28)},
+                                repeats={"batch 1": 6, "batch 4": 2})
+    assert list(latency) == ["batch 1", "batch 4"]
+    assert len(latency["batch 1"]["copy"].samples_ms) == 6 and latency["batch 4"]["fp32"].batch_size == 4
+    rows = M.speedup_rows(latency, baseline="fp32")
     assert [(r["input"], r["model"]) for r in rows] == [("batch 1", "fp32"), ("batch 1", "copy"),
                                                          ("batch 4", "fp32"), ("batch 4", "copy")]
     assert rows[0]["speedup"] == 1.0 and all(r["p50_ms"] > 0 and r["speedup"] > 0 for r in rows)
+    assert rows[1]["speedup"] == latency["batch 1"]["fp32"].p50_ms / latency["batch 1"]["copy"].p50_ms
     with pytest.raises(ValueError, match="baseline must be one of"):
-        M.speedup_table({"a": cnn}, {"b1": torch.zeros(1, 1, 28, 28)}, baseline="fp32")
+        M.speedup_rows(latency, baseline="int8")
+    with pytest.raises(ValueError, match="repeats"):
+        M.compare_batches({"a": cnn}, {"b1": torch.zeros(1, 1, 28, 28)}, repeats=0)

@@ -5,8 +5,8 @@
 - ``output_error``: relative error of the logits against the float model,
   ``||f_q(X) - f(X)||_2 / ||f(X)||_2``, and how often the two agree on the class; more
   sensitive than accuracy for judging calibration.
-- ``speedup_table``: side-by-side latency (interleaved, ``tl.compare_latency``) at several
-  batch sizes, as speedups over a baseline.
+- ``compare_batches`` / ``speedup_rows``: side-by-side latency (interleaved,
+  ``tl.compare_latency``) at several batch sizes, and the speedups over a baseline.
 
 Used in: ``notebooks/02_quantization.ipynb``.
 """
@@ -15,8 +15,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .._checks import check_module, check_tensor, check_type
-from ..latency import compare_latency
+from .._checks import check_int, check_module, check_tensor, check_type
+from ..latency import LatencyStats, compare_latency
 
 
 def weight_dtypes(model: nn.Module) -> dict[str, torch.dtype]:
@@ -57,23 +57,33 @@ def output_error(reference: nn.Module, model: nn.Module, X: torch.Tensor) -> dic
             "agreement": float((out.argmax(1) == ref.argmax(1)).float().mean())}
 
 
-def speedup_table(models: dict[str, nn.Module], inputs: dict[str, torch.Tensor], *, baseline: str,
-                  repeats: dict[str, int] | int = 100, threads: int | None = 1, rounds: int = 2) -> list[dict]:
-    """Latency of each model on each input, measured side by side, and its speedup over ``baseline``.
+def compare_batches(models: dict[str, nn.Module], inputs: dict[str, torch.Tensor], *,
+                    repeats: dict[str, int] | int = 100, threads: int | None = 1,
+                    rounds: int = 2) -> dict[str, dict[str, LatencyStats]]:
+    """Latency of every model on every input, side by side: ``{input_label: {model_name: LatencyStats}}``.
 
-    Returns rows ``{"input", "model", "p50_ms", "p99_ms", "speedup"}`` (speedup = baseline p50 / p50).
-    ``repeats`` may differ per input (e.g. fewer calls at batch 64); inputs with fewer than 4
-    repeats are timed in one round (each extra round costs warm-up calls).
+    Each input is one ``tl.compare_latency`` run (models interleaved). ``repeats`` may
+    differ per input (e.g. fewer calls at batch 64); an input with fewer than 4 repeats is
+    timed in one round, because every extra round costs warm-up calls.
     """
     check_type("models", models, dict)
     check_type("inputs", inputs, dict)
-    if baseline not in models:
-        raise ValueError(f"baseline must be one of {', '.join(map(repr, models))}; got {baseline!r}")
-    rows = []
+    out = {}
     for label, x in inputs.items():
         n = repeats[label] if isinstance(repeats, dict) else repeats
-        stats = compare_latency(models, x, repeats=n, warmup=max(1, min(10, n // 5)), threads=threads,
-                                rounds=max(1, min(rounds, n // 2)))
+        check_int(f"repeats[{label!r}]", n, min_value=1)
+        out[label] = compare_latency(models, x, repeats=n, warmup=max(1, min(10, n // 5)), threads=threads,
+                                     rounds=max(1, min(rounds, n // 2)))
+    return out
+
+
+def speedup_rows(latency: dict[str, dict[str, LatencyStats]], *, baseline: str) -> list[dict]:
+    """Rows ``{"input", "model", "p50_ms", "p99_ms", "speedup"}`` with speedup = baseline p50 / model p50."""
+    check_type("latency", latency, dict)
+    rows = []
+    for label, stats in latency.items():
+        if baseline not in stats:
+            raise ValueError(f"baseline must be one of {', '.join(map(repr, stats))}; got {baseline!r}")
         for name, s in stats.items():
             rows.append({"input": label, "model": name, "p50_ms": s.p50_ms, "p99_ms": s.p99_ms,
                          "speedup": stats[baseline].p50_ms / s.p50_ms})
