@@ -56,6 +56,14 @@ def test_quantized_model_is_measurable(x1):
     assert 0 < tl.count_nonzero_params(q) <= tl.count_params(q)
 
 
+def test_partly_quantized_model_counts_packed_weights():
+    model = tl.make_cnn(4).eval()
+    q = torch.ao.quantization.quantize_dynamic(copy.deepcopy(model), {nn.Linear}, dtype=torch.qint8)
+    assert len(list(q.parameters())) > 0  # conv and BatchNorm stay float parameters
+    assert tl.count_params(q) == tl.count_params(model)
+    assert tl.count_nonzero_params(q) > tl.count_params(model) - tl.count_params(model.classifier)
+
+
 def test_torchao_quantized_model_is_measurable():
     from torchao.quantization import Int8DynamicActivationInt8WeightConfig, quantize_
 

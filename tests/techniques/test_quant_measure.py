@@ -35,8 +35,15 @@ def test_output_error(cnn):
     assert cnn.training, "the train/eval flag is restored"
     cnn.eval()
     assert moved["relative_error"] > 1.0 and moved["agreement"] < 1.0
+    with torch.no_grad():
+        ref = cnn(x)
+    y = ref.argmax(1)
+    again = M.output_error(ref, other, x, y=y)  # precomputed reference outputs, plus accuracy
+    assert again["relative_error"] == moved["relative_error"] and again["accuracy"] == again["agreement"]
     with pytest.raises(TypeError, match="X must be Tensor"):
         M.output_error(cnn, other, [1, 2])
+    with pytest.raises(ValueError, match="shape"):
+        M.output_error(ref[:3], other, x)
 
 
 def test_compare_batches_and_speedup_rows(cnn):

@@ -39,22 +39,40 @@ def weight_dtypes(model: nn.Module) -> dict[str, torch.dtype]:
 
 
 @torch.inference_mode()
-def output_error(reference: nn.Module, model: nn.Module, X: torch.Tensor) -> dict[str, float]:
-    """How far ``model``'s outputs on ``X`` are from ``reference``'s (neither model is changed).
+def output_error(reference: nn.Module | torch.Tensor, model: nn.Module, X: torch.Tensor,
+                 y: torch.Tensor | None = None) -> dict[str, float]:
+    """How far ``model``'s outputs on ``X`` are from the reference outputs (no model is changed).
 
-    Returns ``{"relative_error": ||y - y_ref|| / ||y_ref||, "agreement": fraction of equal argmax}``.
+    Args:
+        reference: the float model, or its outputs on ``X`` (computed once, reused across calls).
+        model: the model to judge (e.g. a quantized copy).
+        X: inputs, one batch.
+        y: optional labels; adds ``"accuracy"`` of ``model``.
+
+    Returns:
+        ``{"relative_error": ||y_q - y_ref|| / ||y_ref||, "agreement": fraction of equal argmax[, "accuracy"]}``.
     """
-    check_module("reference", reference)
     check_module("model", model)
     check_tensor("X", X)
-    modes = reference.training, model.training
-    reference.eval(), model.eval()
+    check_type("reference", reference, (nn.Module, torch.Tensor))
+    ref = _outputs(reference, X) if isinstance(reference, nn.Module) else reference
+    out = _outputs(model, X)
+    if out.shape != ref.shape:
+        raise ValueError(f"reference outputs have shape {tuple(ref.shape)}, model outputs {tuple(out.shape)}")
+    result = {"relative_error": float((out - ref).norm() / ref.norm().clamp(min=1e-12)),
+              "agreement": float((out.argmax(1) == ref.argmax(1)).float().mean())}
+    if y is not None:
+        result["accuracy"] = float((out.argmax(1) == check_tensor("y", y)).float().mean())
+    return result
+
+
+def _outputs(model: nn.Module, X: torch.Tensor) -> torch.Tensor:
+    was_training = model.training
+    model.eval()
     try:
-        ref, out = reference(X), model(X)
+        return model(X)
     finally:
-        reference.train(modes[0]), model.train(modes[1])
-    return {"relative_error": float((out - ref).norm() / ref.norm().clamp(min=1e-12)),
-            "agreement": float((out.argmax(1) == ref.argmax(1)).float().mean())}
+        model.train(was_training)
 
 
 def compare_batches(models: dict[str, nn.Module], inputs: dict[str, torch.Tensor], *,
