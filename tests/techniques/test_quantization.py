@@ -57,6 +57,8 @@ def test_calibrate_counts_batches_and_rejects_empty_loader(cnn):
         Q.calibrate(model, [])
     with pytest.raises(ValueError, match="no batches"):
         Q.quantize_static(cnn, [])
+    q = Q.quantize_static(cnn, (torch.randn(4, 1, 28, 28) for _ in range(1)), num_batches=1)  # a generator
+    assert M.weight_dtypes(q)["features.0"] == torch.qint8
     with pytest.raises(ValueError, match="num_batches must be in"):
         Q.calibrate(model, [torch.zeros(1, 1, 28, 28)], num_batches=0)
 
@@ -128,8 +130,9 @@ def test_quiet_deprecations_records_known_notices_and_passes_others_on():
             warnings.warn("something real", UserWarning)
     assert len(record) == 1
     assert any("torch.ao.quantization is deprecated" in n for n in Q.notices_seen())
-    with pytest.raises(RuntimeError, match="boom"):
+    with pytest.warns(UserWarning, match="a clue"), pytest.raises(RuntimeError, match="boom"):
         with Q.quiet_deprecations():
+            warnings.warn("a clue", UserWarning)
             raise RuntimeError("boom")
 
 

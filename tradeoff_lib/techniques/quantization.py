@@ -3,7 +3,7 @@
 Static post-training quantization (PTQ) runs a few **calibration** batches through the
 float model with observers that record each activation's range, then replaces every
 conv/linear (fused with its BatchNorm and ReLU) by an int8 kernel:
-``y_q = requant(sum(W_q * x_q)) `` with int32 accumulation and one float rescale per
+``y_q = requant(sum(W_q * x_q))`` with int32 accumulation and one float rescale per
 layer. **Dynamic** quantization stores int8 weights but measures the activation range
 on every call (no calibration; in PyTorch only ``Linear`` layers).
 
@@ -25,6 +25,7 @@ Used in: ``notebooks/02_quantization.ipynb``.
 """
 from __future__ import annotations
 
+import itertools
 import logging
 import re
 import warnings
@@ -62,15 +63,18 @@ def quiet_deprecations() -> Iterator[None]:
     through, so real problems (e.g. "must run observer before calling calculate_qparams")
     stay visible. ``notices_seen()`` lists what was recorded.
     """
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        yield
-    for w in caught:
-        text = str(w.message)
-        if any(re.search(p, text, flags=re.S) for p in KNOWN_NOTICES):
-            _NOTICES_SEEN.setdefault(" ".join(text.strip().splitlines()[0].split())[:160])
-        else:
-            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno, source=w.source)
+    caught: list[warnings.WarningMessage] = []
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            yield
+    finally:  # also when the block raised: its other warnings may explain why
+        for w in caught:
+            text = str(w.message)
+            if any(re.search(p, text, flags=re.S) for p in KNOWN_NOTICES):
+                _NOTICES_SEEN.setdefault(" ".join(text.strip().splitlines()[0].split())[:160])
+            else:
+                warnings.warn_explicit(w.message, w.category, w.filename, w.lineno, source=w.source)
 
 
 def notices_seen() -> list[str]:
@@ -206,13 +210,18 @@ def quantize_static(model: nn.Module, calibration_loader: Iterable, *, num_batch
         raise RuntimeError(f"no quantized engine available in this torch build (supported: "
                            f"{torch.backends.quantized.supported_engines})")
     torch.backends.quantized.engine = engine
+    batches = calibration_loader
     if example_input is None:
-        example_input = _inputs(next(iter(calibration_loader), None))
-        if example_input is None:
+        iterator = iter(calibration_loader)
+        first = next(iterator, None)
+        if first is None:
             raise ValueError("calibration_loader yielded no batches: static quantization needs calibration data")
+        example_input = _inputs(first)
+        if iterator is calibration_loader:  # a one-shot iterator (generator): put the first batch back
+            batches = itertools.chain([first], iterator)
     with quiet_deprecations():
         prepared = prepare_fx(clone_model(model).eval(), qconfig_mapping(engine), (example_input,))
-        calibrate(prepared, calibration_loader, num_batches=num_batches)
+        calibrate(prepared, batches, num_batches=num_batches)
         quantized = convert_fx(prepared)
     return allow_int8_kernels(quantized)
 
