@@ -171,11 +171,11 @@ def _pause_determinism(module, args):
 def allow_int8_kernels(model: nn.Module) -> nn.Module:
     """Let the int8 CPU kernels run quietly under ``torch.use_deterministic_algorithms`` (in place).
 
-    ``tl.seed_everything`` turns on deterministic algorithms with ``warn_only=True``. The
-    quantized max-pool allocates its output with ``resize_``, which PyTorch flags as
-    non-deterministic (new memory is uninitialized) and reports with one C++ warning per
-    call. The kernel then overwrites all of that memory, so the result *is* deterministic;
-    these hooks switch the flag off for the duration of the forward pass only.
+    With ``torch.use_deterministic_algorithms(True, warn_only=True)`` switched on (as GPU
+    work often needs), the quantized max-pool allocates its output with ``resize_``, which
+    PyTorch flags as non-deterministic (new memory is uninitialized) and reports with one
+    C++ warning per call. The kernel then overwrites all of that memory, so the result *is*
+    deterministic; these hooks switch the flag off for the duration of the forward pass only.
     """
     check_module("model", model)
     model.register_forward_pre_hook(_pause_determinism)
