@@ -56,6 +56,27 @@ def test_quantized_model_is_measurable(x1):
     assert 0 < tl.count_nonzero_params(q) <= tl.count_params(q)
 
 
+def test_partly_quantized_model_counts_packed_weights():
+    model = tl.make_cnn(4).eval()
+    q = torch.ao.quantization.quantize_dynamic(copy.deepcopy(model), {nn.Linear}, dtype=torch.qint8)
+    assert len(list(q.parameters())) > 0  # conv and BatchNorm stay float parameters
+    assert tl.count_params(q) == tl.count_params(model)
+    assert tl.count_nonzero_params(q) > tl.count_params(model) - tl.count_params(model.classifier)
+
+
+def test_torchao_quantized_model_is_measurable():
+    from torchao.quantization import Int8DynamicActivationInt8WeightConfig, quantize_
+
+    model = nn.Sequential(nn.Flatten(), nn.Linear(784, 64), nn.ReLU(), nn.Linear(64, 10)).eval()
+    with torch.no_grad():
+        model[1].weight[:5] = 0.0
+    q = copy.deepcopy(model)
+    quantize_(q, Int8DynamicActivationInt8WeightConfig())
+    assert tl.count_params(q) == tl.count_params(model)
+    assert tl.count_nonzero_params(q) <= tl.count_params(q) - 5 * 784
+    assert tl.size_bytes(q) < 0.4 * tl.size_bytes(model)
+
+
 def test_clone_is_independent():
     model = nn.Linear(2, 2)
     clone = tl.clone_model(model)

@@ -24,18 +24,18 @@ from torch.utils.flop_counter import FlopCounterMode
 from ._checks import check_module, check_tensor
 
 
+def _packed(model: nn.Module):
+    """Weights that ``torch.ao`` quantized linear layers keep packed as ``(weight, bias)`` (not parameters)."""
+    return [v for value in model.state_dict().values() if isinstance(value, tuple)
+            for v in value if isinstance(v, torch.Tensor)]
+
+
 def _tensors(model: nn.Module):
-    """Parameters, or the packed weights of a quantized model (which has none)."""
-    params = list(model.parameters())
+    """Parameters plus packed quantized weights; a fully quantized model (no parameters): its stored tensors."""
+    params = [p.detach() for p in model.parameters()]
     if params:
-        return [p.detach() for p in params]
-    out = []
-    for value in model.state_dict().values():
-        if isinstance(value, torch.Tensor):
-            out.append(value)
-        elif isinstance(value, tuple):  # packed (weight, bias) of quantized linear layers
-            out.extend(v for v in value if isinstance(v, torch.Tensor))
-    return out
+        return params + _packed(model)  # a partly quantized model: float parameters + packed int8 layers
+    return [v for v in model.state_dict().values() if isinstance(v, torch.Tensor)] + _packed(model)
 
 
 def count_params(model: nn.Module) -> int:
@@ -45,6 +45,8 @@ def count_params(model: nn.Module) -> int:
 
 
 def _nonzero(t: torch.Tensor) -> int:
+    if hasattr(t, "qdata") and hasattr(t, "dequantize"):  # torchao's quantized tensor subclasses
+        t = t.dequantize()
     if t.is_quantized:
         t = t.int_repr().to(torch.int32) - (t.q_zero_point() if t.qscheme() in
                                             (torch.per_tensor_affine, torch.per_tensor_symmetric) else 0)
@@ -67,8 +69,8 @@ def count_nonzero_params(model: nn.Module) -> int:
             p = getattr(module, attr[: -len("_orig")])
         total += _nonzero(p.detach())
     if not params:
-        total = sum(_nonzero(t) for t in _tensors(model))
-    return total
+        return sum(_nonzero(t) for t in _tensors(model))
+    return total + sum(_nonzero(t) for t in _packed(model))
 
 
 def size_bytes(model: nn.Module) -> int:
