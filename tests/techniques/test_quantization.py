@@ -134,23 +134,3 @@ def test_quiet_deprecations_records_known_notices_and_passes_others_on():
         with Q.quiet_deprecations():
             warnings.warn("a clue", UserWarning)
             raise RuntimeError("boom")
-
-
-def test_int8_model_leaves_the_determinism_setting_as_it_was(cnn, calib):
-    q = Q.quantize_static(cnn, calib, num_batches=1)
-    before = (torch.are_deterministic_algorithms_enabled(), torch.is_deterministic_algorithms_warn_only_enabled())
-    try:
-        torch.use_deterministic_algorithms(True, warn_only=True)
-        seen = []
-        probe = nn.Identity()
-        probe.register_forward_hook(lambda m, a, o: seen.append(torch.are_deterministic_algorithms_enabled()))
-        wrapped = Q.allow_int8_kernels(nn.Sequential(probe))
-        wrapped(torch.zeros(1))
-        assert seen == [False]
-        q(calib[0][0])
-        assert torch.are_deterministic_algorithms_enabled() and torch.is_deterministic_algorithms_warn_only_enabled()
-        with pytest.raises(ValueError, match="Input shape"):
-            q(torch.zeros(2, 3))  # wrong shape: the flag must still be restored
-        assert torch.are_deterministic_algorithms_enabled()
-    finally:
-        torch.use_deterministic_algorithms(before[0], warn_only=before[1])

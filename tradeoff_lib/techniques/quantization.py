@@ -156,33 +156,6 @@ def calibrate(model: nn.Module, calibration_loader: Iterable, *, num_batches: in
     return seen
 
 
-def _restore_determinism(module, args, output=None):
-    enabled, warn_only = module.__dict__.pop("_deterministic_before", (None, None))
-    if enabled is not None:
-        torch.use_deterministic_algorithms(enabled, warn_only=warn_only)
-
-
-def _pause_determinism(module, args):
-    module.__dict__["_deterministic_before"] = (torch.are_deterministic_algorithms_enabled(),
-                                                torch.is_deterministic_algorithms_warn_only_enabled())
-    torch.use_deterministic_algorithms(False)
-
-
-def allow_int8_kernels(model: nn.Module) -> nn.Module:
-    """Let the int8 CPU kernels run quietly under ``torch.use_deterministic_algorithms`` (in place).
-
-    With ``torch.use_deterministic_algorithms(True, warn_only=True)`` switched on (as GPU
-    work often needs), the quantized max-pool allocates its output with ``resize_``, which
-    PyTorch flags as non-deterministic (new memory is uninitialized) and reports with one
-    C++ warning per call. The kernel then overwrites all of that memory, so the result *is*
-    deterministic; these hooks switch the flag off for the duration of the forward pass only.
-    """
-    check_module("model", model)
-    model.register_forward_pre_hook(_pause_determinism)
-    model.register_forward_hook(_restore_determinism, always_call=True)
-    return model
-
-
 def quantize_static(model: nn.Module, calibration_loader: Iterable, *, num_batches: int = 8,
                     example_input: torch.Tensor | None = None, engine: str | None = None) -> nn.Module:
     """Static int8 post-training quantization of a copy of ``model`` (FX graph mode; not in place).
@@ -223,7 +196,7 @@ def quantize_static(model: nn.Module, calibration_loader: Iterable, *, num_batch
         prepared = prepare_fx(clone_model(model).eval(), qconfig_mapping(engine), (example_input,))
         calibrate(prepared, batches, num_batches=num_batches)
         quantized = convert_fx(prepared)
-    return allow_int8_kernels(quantized)
+    return quantized
 
 
 def quantize_dynamic_int8(model: nn.Module, *, backend: str = "auto") -> tuple[nn.Module, str]:
