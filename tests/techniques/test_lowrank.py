@@ -152,3 +152,17 @@ def test_bad_input_gives_clear_errors(linear):
         lowrank.factorize_layer(linear, rank=2.5)
     with pytest.raises(ValueError, match="factors must be"):
         lowrank.factorized_weight(nn.Sequential(linear))
+
+
+def test_fine_tune_head_trains_only_the_head(small_splits):
+    torch.manual_seed(0)
+    model = lowrank.factorize(tl.make_cnn(4), rank=2, layers=["classifier.1"])
+    body = {k: v.clone() for k, v in model.features.state_dict().items()}
+    head = {k: v.clone() for k, v in model.classifier.state_dict().items()}
+    history = lowrank.fine_tune_head(model, small_splits, epochs=2, lr=1e-2, seed=0)
+    assert len(history["val_accuracy"]) == 2 and history["val_accuracy"][-1] > 0.2  # chance is 0.1
+    assert all(torch.equal(v, model.features.state_dict()[k]) for k, v in body.items())  # BN stats too
+    assert any(not torch.equal(v, model.classifier.state_dict()[k]) for k, v in head.items())
+    assert not model.training
+    with pytest.raises(ValueError, match="head: model has no submodule named 'fc'"):
+        lowrank.fine_tune_head(model, small_splits, head="fc")
