@@ -164,5 +164,11 @@ def test_fine_tune_head_trains_only_the_head(small_splits):
     assert all(torch.equal(v, model.features.state_dict()[k]) for k, v in body.items())  # BN stats too
     assert any(not torch.equal(v, model.classifier.state_dict()[k]) for k, v in head.items())
     assert not model.training
+    feats = lowrank.body_features(model, small_splits)
+    assert feats[0].tensors[0].shape == (len(small_splits.train), 8, 7, 7) and len(feats[1]) == len(small_splits.val)
+    again = lowrank.fine_tune_head(model, None, epochs=1, features=feats)
+    assert len(again["val_accuracy"]) == 1
+    with pytest.raises(ValueError, match="body: model has no submodule named 'trunk'"):
+        lowrank.body_features(model, small_splits, body="trunk")
     with pytest.raises(ValueError, match="head: model has no submodule named 'fc'"):
         lowrank.fine_tune_head(model, small_splits, head="fc")

@@ -244,24 +244,18 @@ def eckart_young_error(layer: nn.Module, rank: int) -> float:
     return math.sqrt(float((svals[rank:] ** 2).sum()))
 
 
-def fine_tune_head(model: nn.Module, splits, *, body: str = "features", head: str = "classifier", epochs: int = 2,
-                   lr: float = 1e-3, batch_size: int = 64, seed: int = 0, progress: bool = False) -> History:
-    """Fine-tune only ``model.<head>`` (in place) on the outputs of the frozen ``model.<body>``.
-
-    The body runs once, in eval mode, over the training and validation images; the head then
-    trains on these cached features. When only the head was factorized this recovers most of
-    the lost accuracy at a fraction of the cost of back-propagating through the convolutions.
+def body_features(model: nn.Module, splits, *, body: str = "features"):
+    """The outputs of the frozen ``model.<body>`` (eval mode) on the training and validation images.
 
     Returns:
-        The head's training ``History`` (validation accuracy per epoch).
+        ``(train, val)`` as ``TensorDataset``s of ``(features, label)``, for ``fine_tune_head(..., features=...)``.
     """
     from torch.utils.data import DataLoader, TensorDataset
 
     check_module("model", model)
-    for arg, name in (("body", body), ("head", head)):
-        if not isinstance(getattr(model, name, None), nn.Module):
-            raise ValueError(f"{arg}: model has no submodule named {name!r}")
-    body_m, head_m = getattr(model, body), getattr(model, head)
+    body_m = getattr(model, body, None)
+    if not isinstance(body_m, nn.Module):
+        raise ValueError(f"body: model has no submodule named {body!r}")
     body_m.eval()
 
     def cached(dataset):
@@ -269,9 +263,33 @@ def fine_tune_head(model: nn.Module, splits, *, body: str = "features", head: st
             parts = [(body_m(X), y) for X, y in DataLoader(dataset, batch_size=500)]
         return TensorDataset(torch.cat([f for f, _ in parts]), torch.cat([y for _, y in parts]))
 
+    return cached(splits.train), cached(splits.val)
+
+
+def fine_tune_head(model: nn.Module, splits, *, body: str = "features", head: str = "classifier", epochs: int = 2,
+                   lr: float = 1e-3, batch_size: int = 64, seed: int = 0, features=None,
+                   progress: bool = False) -> History:
+    """Fine-tune only ``model.<head>`` (in place) on the outputs of the frozen ``model.<body>``.
+
+    The body runs once, in eval mode, over the training and validation images (or pass
+    ``features=body_features(model, splits)`` to reuse them for several models with the same
+    body); the head then trains on these cached features. When only the head was factorized,
+    this recovers most of the lost accuracy at a fraction of the cost of full fine-tuning.
+
+    Returns:
+        The head's training ``History`` (validation accuracy per epoch).
+    """
+    from torch.utils.data import DataLoader
+
+    check_module("model", model)
+    head_m = getattr(model, head, None)
+    if not isinstance(head_m, nn.Module):
+        raise ValueError(f"head: model has no submodule named {head!r}")
+    train, val = features if features is not None else body_features(model, splits, body=body)
+    getattr(model, body).eval()
     generator = seed_everything(seed)
-    train_dl = DataLoader(cached(splits.train), batch_size=batch_size, shuffle=True, generator=generator)
-    history = fit(head_m, train_dl, DataLoader(cached(splits.val), batch_size=500), epochs=epochs, lr=lr,
+    train_dl = DataLoader(train, batch_size=batch_size, shuffle=True, generator=generator)
+    history = fit(head_m, train_dl, DataLoader(val, batch_size=500), epochs=epochs, lr=lr,
                   progress=progress, desc=f"fine-tune {head}")
     model.eval()
     return history
