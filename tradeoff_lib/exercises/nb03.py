@@ -20,7 +20,8 @@ def magnitude_mask_by_hand(mask, weight, amount=0.8):
     if int((mask == 0).sum()) != n_prune:
         if int((mask == 1).sum()) == n_prune:
             return False, "mask is inverted: 1 must mark the weights that are *kept*."
-        return False, f"prune exactly round(amount * numel) = {n_prune} weights; your mask prunes {int((mask == 0).sum())}."
+        return False, (f"prune exactly round(amount * numel) = {n_prune} weights; "
+                       f"your mask prunes {int((mask == 0).sum())}.")
     if not torch.equal(mask.to(expected.dtype), expected):
         return False, ("the right number, but not the smallest by magnitude. Hint: rank weight.abs(), not weight; "
                        "zero the k smallest (argsort()[:k] or topk(k, largest=False)).")
@@ -52,5 +53,6 @@ def pruned_parameter_count(n_params, width=64, amount=0.5):
     c1, c2 = int(width * (1 - amount)), int(2 * width * (1 - amount))
     if n_params == expected - 2 * (c1 + c2):
         return False, "almost: each BatchNorm also has a weight and a bias per remaining channel."
-    return False, (f"not yet. Hint: the layers keep {c1}, {c2} and {int(4 * width * (1 - amount))} channels; the linear "
-                   "layer reads c2 * 7 * 7 features; count weights + biases of each layer, and 2 per BatchNorm channel.")
+    return False, (f"not yet. Hint: the layers keep {c1}, {c2} and {int(4 * width * (1 - amount))} channels; the "
+                   "linear layer reads c2 * 7 * 7 features; count weights + biases of each layer, and 2 per "
+                   "BatchNorm channel.")

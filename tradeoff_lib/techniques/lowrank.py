@@ -24,8 +24,8 @@ from __future__ import annotations
 
 import copy
 import math
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Mapping, Sequence
 
 import torch
 from torch import nn
@@ -121,7 +121,7 @@ def factorize_layer(layer: nn.Module, *, rank: int | None = None, energy: float 
     root = S[:r].sqrt()
     A = (root[:, None] * Vh[:r]).to(W.dtype)
     B = (U[:, :r] * root).to(W.dtype)
-    kw = dict(device=W.device, dtype=W.dtype)
+    kw = {"device": W.device, "dtype": W.dtype}
     has_bias = layer.bias is not None
     if isinstance(layer, nn.Linear):
         first = nn.Linear(layer.in_features, r, bias=False, **kw)
@@ -197,7 +197,8 @@ def lowrank_plan(model: nn.Module, *, rank: int | Mapping[str, int] | None = Non
             raise ValueError(f"layers: no module named {name!r} in the model")
         layer = modules[name]
         if not isinstance(layer, SUPPORTED):
-            raise TypeError(f"layers: {name!r} is {type(layer).__name__}; only nn.Linear and nn.Conv2d can be factorized")
+            raise TypeError(f"layers: {name!r} is {type(layer).__name__}; "
+                            "only nn.Linear and nn.Conv2d can be factorized")
         svals = singular_values(layer)
         if isinstance(rank, Mapping):
             r = check_int(f"rank[{name!r}]", rank[name], min_value=1, max_value=len(svals))
@@ -254,8 +255,9 @@ def body_features(model: nn.Module, splits, *, body: str = "features"):
 
     check_module("model", model)
     body_m = getattr(model, body, None)
-    if not isinstance(body_m, nn.Module):
+    if body_m is None:
         raise ValueError(f"body: model has no submodule named {body!r}")
+    check_module(f"model.{body}", body_m)
     body_m.eval()
 
     def cached(dataset):
@@ -283,8 +285,9 @@ def fine_tune_head(model: nn.Module, splits, *, body: str = "features", head: st
 
     check_module("model", model)
     head_m = getattr(model, head, None)
-    if not isinstance(head_m, nn.Module):
+    if head_m is None:
         raise ValueError(f"head: model has no submodule named {head!r}")
+    check_module(f"model.{head}", head_m)
     train, val = features if features is not None else body_features(model, splits, body=body)
     getattr(model, body).eval()
     generator = seed_everything(seed)

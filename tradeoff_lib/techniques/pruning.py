@@ -23,11 +23,11 @@ Used in: ``notebooks/03_pruning.ipynb``.
 from __future__ import annotations
 
 import copy
-from typing import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 
 import torch
-import torch.nn.utils.prune as prune
 from torch import nn
+from torch.nn.utils import prune
 
 from .._checks import check_choice, check_float, check_int, check_module, check_tensor, check_type
 
