@@ -90,6 +90,14 @@ def test_checkpoint_round_trip_and_cache(tmp_path, small_splits, trained_cnn):
     assert all(torch.equal(a, b) for a, b in zip(m1.state_dict().values(), m2.state_dict().values()))
 
 
+def test_cache_key_does_not_depend_on_the_thread_count(tmp_path, small_splits):
+    """A float sum of the images differs in the last bits between 1 and 2 threads; the key must not."""
+    for threads in (1, 2):
+        with tl.num_threads(threads):
+            tl.train_classifier(lambda: tl.make_cnn(4), small_splits, epochs=1, cache_dir=tmp_path, progress=False)
+    assert len(list((tmp_path / "checkpoints").glob("*.pt"))) == 1
+
+
 def test_bad_arguments(small_splits):
     train_dl, _, _ = tl.make_loaders(small_splits)
     model = tl.make_cnn(4)
