@@ -1,0 +1,161 @@
+"""Benchmark of the inference-side techniques: speedups, size ratios and accuracy changes side by side.
+
+    python -m tradeoff_lib.bench                 # writes reports/bench.json
+    python -m tradeoff_lib.bench --quick         # a small, fast run (used by the tests)
+    make bench
+
+For the course CNN (``SmallCNN(64)``, the baseline of the notebooks) and torchvision's
+ResNet-18 (224x224, random weights: latency does not depend on the weights of a dense
+model), every variant is timed at batch 1 in one interleaved run (``tl.compare_latency``),
+so each ratio compares models measured under the same machine conditions. Accuracy
+changes are on the 1,000-image test set. Each row carries the DESIGN.md target and
+whether this run met it. Speed is never a unit test; this script is where targets live.
+
+Used in: ``make bench``; the figures are quoted in the README and notebooks 01-03.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import time
+import warnings
+from pathlib import Path
+from typing import Any, Sequence
+
+import torch
+
+from .cost import size_bytes
+from .data import load_splits, train_loader
+from .latency import compare_latency
+from .models import BASELINE_WIDTH, make_cnn
+from .notebook import REPO_ROOT, environment_info
+from .training import atomic_write_bytes, evaluate, fit, train_classifier
+
+TARGETS = {  # DESIGN.md section 6: (metric, comparison, threshold)
+    "int8 static (ResNet-18)": [("speedup_b1", ">=", 2.0), ("size_ratio", ">=", 3.5)],
+    "int8 static (CNN)": [("speedup_b1", ">", 1.0), ("accuracy_change_pts", ">=", -0.5), ("size_ratio", ">=", 3.5)],
+    "channels -50% + fine-tune (CNN)": [("speedup_b1", ">=", 1.8), ("accuracy_change_pts", ">=", -1.0)],
+    "unstructured -50% (CNN)": [("speedup_b1", "between", (0.8, 1.25))],
+}
+
+
+def _met(value: float, op: str, threshold) -> bool:
+    if op == ">=":
+        return value >= threshold
+    if op == ">":
+        return value > threshold
+    return threshold[0] <= value <= threshold[1]
+
+
+def _row(name: str, base_stats, stats, base_size: int, size: int, base_acc: float | None, acc: float | None,
+         **extra) -> dict[str, Any]:
+    row = {"technique": name, "p50_ms": stats.p50_ms, "baseline_p50_ms": base_stats.p50_ms,
+           "speedup_b1": base_stats.p50_ms / stats.p50_ms, "size_bytes": size, "size_ratio": base_size / size,
+           "accuracy": acc, "accuracy_change_pts": None if acc is None else 100 * (acc - base_acc), **extra}
+    checks = []
+    for metric, op, threshold in TARGETS.get(name, []):
+        value = row[metric]
+        checks.append({"metric": metric, "target": f"{op} {threshold}", "value": value,
+                       "met": value is not None and _met(value, op, threshold)})
+    row["targets"] = checks
+    return row
+
+
+def bench_cnn(*, width: int, epochs: int, seed: int, threads: int, repeats: int, cache_dir: Path,
+              fine_tune_epochs: int = 2) -> list[dict[str, Any]]:
+    """Baseline CNN vs. int8, channel-pruned, unstructured-pruned and low-rank copies."""
+    from .techniques import lowrank, pruning, quantization
+
+    splits = load_splits("mnist5k", seed=seed)
+    test = torch.utils.data.DataLoader(splits.test, batch_size=500)
+    base, _ = train_classifier(lambda: make_cnn(width, splits.info), splits, epochs=epochs, seed=seed,
+                               cache_dir=cache_dir, name=f"cnn{width}", progress=False)
+    x1 = splits.example_input(1)
+    calib = train_loader(splits.train, 64, seed=seed)
+    int8, method = quantization.quantize_int8(base, calib, num_batches=4)
+    channels = pruning.prune_channels(base, 0.5, example_input=x1)
+    fit(channels, train_loader(splits.train, 64, seed=seed), epochs=fine_tune_epochs, lr=3e-4, progress=False)
+    sparse = pruning.prune_magnitude(base, 0.5, scope="global", permanent=True)
+    low = lowrank.factorize(base, rank=16, layers=["classifier.1"])
+    lowrank.fine_tune_head(low, splits, epochs=1, lr=3e-4, seed=seed)
+    models = {"fp32": base, "int8": int8, "channels": channels, "sparse": sparse, "lowrank": low}
+    stats = compare_latency(models, x1, repeats=repeats, threads=threads)
+    acc = {k: evaluate(m, test)["accuracy"] for k, m in models.items()}
+    size = {k: size_bytes(m) for k, m in models.items()}
+    x64 = splits.example_input(64)
+    batch = compare_latency({"fp32": base, "int8": int8}, x64, repeats=max(10, repeats // 10), threads=threads)
+    row = lambda label, key, **extra: _row(label, stats["fp32"], stats[key], size["fp32"], size[key],  # noqa: E731
+                                           acc["fp32"], acc[key], **extra)
+    return [
+        row("baseline fp32 (CNN)", "fp32", model=f"SmallCNN({width})"),
+        row("int8 static (CNN)", "int8", method=method,
+            speedup_b64=batch["fp32"].p50_ms / batch["int8"].p50_ms),
+        row("channels -50% + fine-tune (CNN)", "channels", fine_tune_epochs=fine_tune_epochs),
+        row("unstructured -50% (CNN)", "sparse", note="dense kernels multiply the zeros"),
+        row("low-rank classifier r=16 + head fine-tune (CNN)", "lowrank"),
+    ]
+
+
+def bench_resnet18(*, threads: int, repeats: int, seed: int) -> list[dict[str, Any]]:
+    """ResNet-18 (224x224, random weights): fp32 vs. static int8 vs. 50% channel pruning, latency and size."""
+    import torchvision
+
+    from .techniques import pruning, quantization
+
+    torch.manual_seed(seed)
+    model = torchvision.models.resnet18(weights=None).eval()
+    x = torch.randn(1, 3, 224, 224)
+    calib = [(torch.randn(8, 3, 224, 224), None) for _ in range(2)]
+    int8, method = quantization.quantize_int8(model, calib, num_batches=2)
+    channels = pruning.prune_channels(model, 0.5, example_input=x)
+    models = {"fp32": model, "int8": int8, "channels": channels}
+    stats = compare_latency(models, x, repeats=repeats, warmup=3, threads=threads, rounds=3)
+    size = {k: size_bytes(m) for k, m in models.items()}
+    return [_row("int8 static (ResNet-18)", stats["fp32"], stats["int8"], size["fp32"], size["int8"], None, None,
+                 method=method),
+            _row("channels -50% (ResNet-18)", stats["fp32"], stats["channels"], size["fp32"], size["channels"],
+                 None, None, note="random weights: latency only")]
+
+
+def run(out: Path, *, quick: bool = False, threads: int = 1, seed: int = 0, epochs: int = 4) -> dict[str, Any]:
+    """Run the benchmark and write ``out`` (JSON, atomically); returns the report."""
+    start = time.perf_counter()
+    width, repeats = (16, 30) if quick else (BASELINE_WIDTH, 300)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        rows = bench_cnn(width=width, epochs=1 if quick else epochs, seed=seed, threads=threads, repeats=repeats,
+                         cache_dir=out.parent, fine_tune_epochs=1 if quick else 2)
+        rows += bench_resnet18(threads=threads, repeats=6 if quick else 40, seed=seed)
+    report = {"created": time.strftime("%Y-%m-%d %H:%M:%S"), "quick": quick, "threads": threads, "seed": seed,
+              "environment": environment_info(), "rows": rows, "seconds": time.perf_counter() - start}
+    atomic_write_bytes(out, json.dumps(report, indent=2).encode())
+    return report
+
+
+def format_table(report: dict[str, Any]) -> str:
+    """The benchmark as a text table, with each target and whether it was met."""
+    lines = [f"{'technique':48s} {'speedup b1':>10s} {'size ratio':>10s} {'acc change':>10s}  targets"]
+    for r in report["rows"]:
+        acc = "" if r["accuracy_change_pts"] is None else f"{r['accuracy_change_pts']:+.2f} pt"
+        targets = ", ".join(f"{t['metric']} {t['target']}: {'met' if t['met'] else 'MISSED'}" for t in r["targets"])
+        lines.append(f"{r['technique']:48s} {r['speedup_b1']:9.2f}x {r['size_ratio']:9.2f}x {acc:>10s}  {targets}")
+    return "\n".join(lines)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m tradeoff_lib.bench", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--out", type=Path, default=REPO_ROOT / "reports" / "bench.json")
+    parser.add_argument("--quick", action="store_true", help="small models and few repeats (a smoke test)")
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args(argv)
+    if args.threads < 1:
+        parser.error(f"--threads must be >= 1, got {args.threads}")
+    report = run(args.out, quick=args.quick, threads=args.threads, seed=args.seed)
+    print(format_table(report))
+    print(f"written to {args.out} ({report['seconds']:.0f} s)")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
