@@ -27,5 +27,5 @@ def parameters_saved(saved, shared, separate):
         return False, "that is the fraction the shared model *keeps*; saved = 1 - shared / separate."
     if not close(saved, expected, rel=1e-6):
         return False, "count with tl.count_params: saved = 1 - params(shared) / params(separate)."
-    return True, (f"{expected:.1%} saved: a bit under half, because the shared model still has one head per task "
-                  "while the backbone is stored once instead of twice.")
+    return True, (f"{expected:.1%} saved: the backbone is stored once instead of twice, but both heads are "
+                  "needed either way, so the saving is a bit under one half.")
