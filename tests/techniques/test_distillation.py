@@ -189,3 +189,31 @@ def test_sweep_and_summary(small_splits, trained_cnn):
     with pytest.raises(TypeError, match="runs must be DataFrame"):
         kd.summarize_sweep(runs.to_dict())
     assert isinstance(summary, pd.DataFrame)
+
+
+def test_summary_p_value_matches_scipy_and_plot(tmp_path):
+    from scipy.stats import ttest_rel
+
+    rows = [{"method": "alone", "temperature": None, "alpha": None, "seed": s, "accuracy": a, "f1": a,
+             "val_accuracy": a} for s, a in enumerate([0.90, 0.92, 0.91])]
+    rows += [{"method": "distilled", "temperature": 2.0, "alpha": 0.5, "seed": s, "accuracy": a, "f1": a,
+              "val_accuracy": a} for s, a in enumerate([0.91, 0.94, 0.915])]
+    runs = pd.DataFrame(rows)
+    summary = kd.summarize_sweep(runs, metric="val_accuracy")
+    assert summary.p_value[1] == pytest.approx(ttest_rel([0.91, 0.94, 0.915], [0.90, 0.92, 0.91]).pvalue)
+    assert summary.wins[1] == 3 and summary.gain_pts[1] == pytest.approx(100 * (0.01 + 0.02 + 0.005) / 3)
+    fig = kd.plot_sweep(summary, path=tmp_path / "sweep.png")
+    assert (tmp_path / "sweep.png").stat().st_size > 0 and len(fig.axes[0].lines) >= 2
+
+
+def test_notebook_parameter_checks():
+    ok = dict(student_width=8, student_epochs=4, temperatures=[1, 2], alphas=[0.5], seeds=[0, 1, 2])
+    kd.check_sweep_parameters(**ok)
+    for change, match in [({"temperatures": [0]}, r"TEMPERATURES\[...\] must be in \(0, inf\]"),
+                          ({"alphas": [1.2]}, r"ALPHAS\[...\] must be in \[0, 1\]"),
+                          ({"seeds": [0, 0]}, "must not repeat"), ({"seeds": []}, "at least one value"),
+                          ({"student_width": 0}, "STUDENT_WIDTH"), ({"student_epochs": 0}, "STUDENT_EPOCHS")]:
+        with pytest.raises(ValueError, match=match):
+            kd.check_sweep_parameters(**{**ok, **change})
+    with pytest.raises(TypeError, match="TEMPERATURES must be list or tuple"):
+        kd.check_sweep_parameters(**{**ok, "temperatures": 4})

@@ -97,7 +97,6 @@ def test_fixed_weighting():
     losses = {"digit": torch.tensor(2.0), "rotation": torch.tensor(4.0)}
     assert float(mt.FixedWeighting({"digit": 0.25, "rotation": 0.75})(losses)) == pytest.approx(0.5 + 3.0)
     assert float(mt.FixedWeighting()(losses)) == pytest.approx(6.0)
-    assert mt.FixedWeighting({"digit": 0.3}).task_weights() == {"digit": 0.3}
     with pytest.raises(ValueError, match="unknown task 'colour'"):
         mt.FixedWeighting({"colour": 1.0})(losses)
     with pytest.raises(ValueError, match=r"weights\['digit'\] must be in \[0, inf\]"):
@@ -228,3 +227,35 @@ def test_task_results(tasks_data):
     assert all(r.f1_low <= r.f1 <= r.f1_high for r in rows)
     with pytest.raises(TypeError, match="latency must be LatencyStats"):
         mt.task_results(model, test, name="mt", technique="t", notebook="07", latency=1.0, example_input=x1)
+
+
+def test_accuracies_evaluate_fn_and_l1_report(tasks_data):
+    _, test = tasks_data
+    model = mt.make_multitask_cnn(4)
+    preds = mt.predict_tasks(model, test)
+    acc = mt.task_accuracies(model, test)
+    assert acc == {t: pytest.approx(np.mean(yt == yp)) for t, (yt, yp) in preds.items()}
+    loader = torch.utils.data.DataLoader(test, batch_size=100)
+    assert mt.evaluate_tasks(model, loader) == {f"{t}_accuracy": a for t, a in acc.items()}
+    report = mt.l1_report(model, test, tol=0.05)
+    assert report["l1_norm"] == pytest.approx(float(mt.l1_penalty(model).detach()))
+    assert report["sparsity"] == mt.weight_sparsity(model, tol=0.05)
+    assert report["digit_features"] == mt.features_used(model, tol=0.05)["digit"]
+    assert report["rotation_accuracy"] == acc["rotation"]
+    assert [w.shape for w in mt.head_weights(model)] == [(10, 16), (4, 16)]
+    with pytest.raises(TypeError, match="dataset must be MultiTaskDataset"):
+        mt.task_accuracies(model, test.tensors())
+
+
+def test_notebook_parameter_checks():
+    mt.check_parameters(width=16, digit_weights=[0.25, 0.5], l1_lambdas=[0.0, 0.01], sparsity_tol=1e-3)
+    with pytest.raises(ValueError, match=r"DIGIT_WEIGHTS\[...\] must be in \[0, 1\], got 1.5"):
+        mt.check_parameters(width=16, digit_weights=[1.5], l1_lambdas=[0.01], sparsity_tol=1e-3)
+    with pytest.raises(ValueError, match="L1_LAMBDAS must hold at least one value"):
+        mt.check_parameters(width=16, digit_weights=[0.5], l1_lambdas=[], sparsity_tol=1e-3)
+    with pytest.raises(ValueError, match="L1_LAMBDAS"):
+        mt.check_parameters(width=16, digit_weights=[0.5], l1_lambdas=[-0.1], sparsity_tol=1e-3)
+    with pytest.raises(TypeError, match="DIGIT_WEIGHTS must be list or tuple"):
+        mt.check_parameters(width=16, digit_weights=0.5, l1_lambdas=[0.1], sparsity_tol=1e-3)
+    with pytest.raises(ValueError, match="WIDTH must be in"):
+        mt.check_parameters(width=0, digit_weights=[0.5], l1_lambdas=[0.1], sparsity_tol=1e-3)

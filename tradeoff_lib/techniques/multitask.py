@@ -179,9 +179,6 @@ class FixedWeighting(nn.Module):
             raise ValueError(f"unknown task {sorted(unknown)[0]!r} in weights; the model answers {sorted(losses)}")
         return sum(self.weights.get(t, 1.0) * loss for t, loss in losses.items())
 
-    def task_weights(self) -> dict[str, float]:
-        return dict(self.weights)
-
 
 class UncertaintyWeighting(nn.Module):
     """Learned weights (Kendall et al., 2018): ``L = sum_t exp(-s_t) * L_t + s_t / 2``, ``s_t = log sigma_t^2``.
@@ -276,15 +273,14 @@ def predict_tasks(model: nn.Module, dataset: MultiTaskDataset, *, batch_size: in
     return {t: (labels[t].numpy(), torch.cat([o[t] for o in outs]).argmax(1).numpy()) for t in outs[0]}
 
 
-def evaluate_tasks(model: nn.Module, loader: DataLoader) -> dict[str, float]:
-    """An ``evaluate_fn`` for ``tl.fit``: ``{"<task>_accuracy": ...}`` on a loader over a ``MultiTaskDataset``."""
-    preds = predict_tasks(model, loader.dataset)
-    return {f"{t}_accuracy": float((yt == yp).mean()) for t, (yt, yp) in preds.items()}
-
-
 def task_accuracies(model: nn.Module, dataset: MultiTaskDataset) -> dict[str, float]:
     """Accuracy of each task the model answers: ``{task: accuracy}``."""
     return {t: float((yt == yp).mean()) for t, (yt, yp) in predict_tasks(model, dataset).items()}
+
+
+def evaluate_tasks(model: nn.Module, loader: DataLoader) -> dict[str, float]:
+    """An ``evaluate_fn`` for ``tl.fit``: ``{"<task>_accuracy": ...}`` on a loader over a ``MultiTaskDataset``."""
+    return {f"{t}_accuracy": a for t, a in task_accuracies(model, loader.dataset).items()}
 
 
 def l1_report(model: nn.Module, dataset: MultiTaskDataset, *, tol: float = 1e-3) -> dict[str, float]:
@@ -355,12 +351,9 @@ def task_results(model: nn.Module, test_set: MultiTaskDataset, *, name: str, tec
 def check_parameters(*, width: int, digit_weights, l1_lambdas, sparsity_tol: float) -> None:
     """Validate notebook 07's own parameters; a bad one raises with the parameter's name."""
     check_int("WIDTH", width, min_value=1)
-    for name, values in (("DIGIT_WEIGHTS", digit_weights), ("L1_LAMBDAS", l1_lambdas)):
-        check_type(name, values, (list, tuple))
-        if not values:
-            raise ValueError(f"{name} must hold at least one value, got {values!r}")
-    for lam in digit_weights:
-        check_float("DIGIT_WEIGHTS[...]", lam, low=0.0, high=1.0)
-    for lam in l1_lambdas:
-        check_float("L1_LAMBDAS[...]", lam, low=0.0)
     check_float("SPARSITY_TOL", sparsity_tol, low=0.0)
+    for name, values, high in (("DIGIT_WEIGHTS", digit_weights, 1.0), ("L1_LAMBDAS", l1_lambdas, None)):
+        if not check_type(name, values, (list, tuple)):
+            raise ValueError(f"{name} must hold at least one value, got {values!r}")
+        for value in values:
+            check_float(f"{name}[...]", value, low=0.0, high=high)
