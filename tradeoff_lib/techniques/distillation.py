@@ -132,8 +132,8 @@ def distillation_step(*, temperature: float, alpha: float, teacher: nn.Module | 
     """A ``step_fn`` for ``tl.fit``: ``(model, X, y) -> (loss, None)`` with the distillation loss.
 
     ``y`` is ``(labels, teacher_logits)`` from ``WithTeacherLogits``; or, with ``teacher``
-    given, plain labels and the teacher runs on each batch (needed when the images are
-    augmented on the fly, so cached logits would not match).
+    given, plain labels and the teacher runs on each batch, in eval mode and without
+    gradients (needed when the images are augmented on the fly, so cached logits would not match).
     """
     temperature, alpha = _check_temperature_alpha(temperature, alpha)
     if teacher is not None:
