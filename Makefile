@@ -10,13 +10,14 @@ STAMP      := $(VENV)/.installed
 REPORT_ARGS ?=
 PYTEST_ARGS ?=
 
-.PHONY: install report test unit lab student strip clean help
+.PHONY: install report test unit lab bench student strip clean help
 
 help:
 	@echo "make report   run the whole notebook series headless into reports/ (installs first if needed)"
 	@echo "make test     unit tests + every notebook under nbval (installs first if needed)"
 	@echo "make unit     unit tests only (fast)"
 	@echo "make lab      open the notebooks in JupyterLab"
+	@echo "make bench    measure the speedups of int8, pruning and low-rank side by side (reports/bench.json)"
 	@echo "make install  create $(VENV), install the package (editable) with its dev extra, register a kernel"
 	@echo "make student  student copies of the notebooks (solutions removed, checks kept) in student/"
 	@echo "make strip    remove outputs from the notebooks before committing"
@@ -38,6 +39,9 @@ test: install
 
 unit: install
 	$(BIN)/python -m pytest tests $(PYTEST_ARGS)
+
+bench: install
+	$(BIN)/python -m tradeoff_lib.bench
 
 lab: install
 	$(BIN)/jupyter lab notebooks/

@@ -128,3 +128,19 @@ def test_seed_everything_deterministic_switch():
         assert torch.are_deterministic_algorithms_enabled()
     finally:
         torch.use_deterministic_algorithms(before)
+
+
+def test_fit_accepts_targets_that_are_not_class_labels(small_splits):
+    """A custom step may receive tuple targets (multi-task); fit then skips train accuracy."""
+    from torch.utils.data import DataLoader, TensorDataset
+
+    X, y = small_splits.train.tensors()
+    loader = DataLoader(TensorDataset(X[:64], y[:64], y[:64]), batch_size=32)
+    batches = [(X_, (a, b)) for X_, a, b in loader]
+
+    def step(model, X_, targets):
+        logits = model(X_)
+        return torch.nn.functional.cross_entropy(logits, targets[0]), logits
+
+    history = tl.fit(tl.make_cnn(4), batches, epochs=1, step_fn=step, progress=False)
+    assert np.isnan(history.last["train_accuracy"]) and history.last["train_loss"] > 0

@@ -113,7 +113,10 @@ def _device_of(model: nn.Module) -> torch.device:
 
 
 def _batch_accuracy(outputs, y) -> tuple[int, int]:
-    if not isinstance(outputs, torch.Tensor) or outputs.ndim != 2:
+    """Correct predictions and count for plain classification batches; (0, 0) for anything else."""
+    if not isinstance(outputs, torch.Tensor) or outputs.ndim != 2 or not isinstance(y, torch.Tensor):
+        return 0, 0
+    if y.shape[0] != outputs.shape[0] or y.ndim not in (1, 2):
         return 0, 0
     target = y.argmax(1) if y.ndim == 2 else y
     return int((outputs.argmax(1) == target).sum()), len(target)
