@@ -178,7 +178,7 @@ def plot_augmentations(dataset, presets=("none", "light", "strong", "harmful"), 
         if mix is not None:
             X, Y = mix(X, labels)
         for ax, x, y in zip(row, X, Y):
-            ax.imshow(x[0].clamp(0, 1), cmap="gray_r", vmin=0, vmax=1)
+            ax.imshow(x[0].clamp(0, 1).numpy(), cmap="gray_r", vmin=0, vmax=1)
             top = torch.topk(y, 2)
             ax.set_title(" ".join(f"{int(c)}:{w:.2f}" for w, c in zip(*top) if w > 0.005) if mix is not None
                          else str(int(y.argmax())), fontsize=7)
