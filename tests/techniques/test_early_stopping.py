@@ -3,7 +3,7 @@ import torch
 
 import tradeoff_lib as tl
 from tradeoff_lib.techniques.early_stopping import (EarlyStopping, EvaluateOn, GeneralizationLoss, Replay,
-                                                    ThresholdStopping, replay)
+                                                    ThresholdStopping, compare_rules, replay)
 
 VAL_LOSS = [1.0, 0.6, 0.5, 0.52, 0.49, 0.495, 0.51, 0.53, 0.56, 0.6]   # best at epoch 5
 
@@ -111,3 +111,16 @@ def test_restore_can_be_switched_off(small_splits):
     rule.on_train_end(model, None)
     assert all(torch.equal(last[k], v) for k, v in model.state_dict().items())
     assert rule.best_state is None
+
+
+def test_compare_rules_table():
+    runs = [tl.History([{"epoch": i + 1, "val_loss": v, "test_accuracy": 0.5 + i / 100} for i, v in enumerate(VAL_LOSS)])]
+    df = compare_rules({"patience 3": EarlyStopping(patience=3), "GL 5": GeneralizationLoss(5.0)}, runs * 2)
+    assert len(df) == 4 and set(df["rule"]) == {"patience 3", "GL 5"}
+    row = df.iloc[0]
+    assert (row.stop_epoch, row.kept_epoch, row.epochs_saved) == (8, 5, 2)
+    assert row.test_accuracy_kept == pytest.approx(0.54) and row.test_accuracy_last == pytest.approx(0.59)
+    with pytest.raises(ValueError, match="non-empty"):
+        compare_rules({}, runs)
+    with pytest.raises(KeyError, match="no log entry 'test_f1'"):
+        compare_rules({"p": EarlyStopping()}, runs, metric="test_f1")

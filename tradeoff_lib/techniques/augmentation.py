@@ -38,7 +38,7 @@ BATCH_PRESETS = ("mixup", "cutmix")
 PRESETS = SAMPLE_PRESETS + BATCH_PRESETS
 
 __all__ = ["PRESETS", "SAMPLE_PRESETS", "BATCH_PRESETS", "make_transform", "make_batch_transform",
-           "MixingCollate", "augmented_loader", "train_augmented", "mixup_pair", "plot_augmentations",
+           "MixingCollate", "augmented_loader", "loader_time_s", "train_augmented", "mixup_pair", "plot_augmentations",
            "with_train_transform"]
 
 
@@ -114,14 +114,17 @@ def augmented_loader(dataset, preset: str = "none", *, batch_size: int = 64, see
 
 def train_augmented(build: Callable, splits, *, preset: str = "none", train_size: int | None = None,
                     epochs: int | None = None, steps: int | None = None, seed: int = 0, lr: float = 1e-3,
-                    batch_size: int = 64, progress: bool = False, name: str | None = None, **fit_kwargs):
+                    batch_size: int = 64, validate: bool = True, progress: bool = False, name: str | None = None,
+                    **fit_kwargs):
     """Seed, build and train a model on (a stratified subset of) the training split with a preset.
 
     Give either ``epochs`` or ``steps``: with ``steps``, the number of epochs is
     ``⌈steps / batches per epoch⌉``, so small training sets get as many updates as big ones.
 
+    ``validate=False`` skips the per-epoch validation (faster for many short epochs).
+
     Returns:
-        ``(model, history)``; the model is in eval mode, validated on ``splits.val`` every epoch.
+        ``(model, history)``; the model is in eval mode.
     """
     from ..data import stratified_subset
     from ..training import fit, seed_everything
@@ -137,10 +140,23 @@ def train_augmented(build: Callable, splits, *, preset: str = "none", train_size
     seed_everything(seed)
     model = build()
     loader = augmented_loader(train, preset, batch_size=batch_size, seed=seed, num_classes=splits.info.num_classes)
-    val = DataLoader(splits.val, batch_size=500)
+    check_type("validate", validate, bool)
+    val = DataLoader(splits.val, batch_size=500) if validate else None
     history = fit(model, loader, val, epochs=epochs, lr=lr, progress=progress,
                   desc=name or f"{preset} n={len(train)}", **fit_kwargs)
     return model, history
+
+
+def loader_time_s(dataset, preset: str = "none", *, batch_size: int = 64, seed: int = 0,
+                  num_classes: int | None = None) -> float:
+    """Wall time (s) of one pass over ``augmented_loader(dataset, preset)`` with no model: the data cost of an epoch."""
+    import time
+
+    loader = augmented_loader(dataset, preset, batch_size=batch_size, seed=seed, num_classes=num_classes)
+    start = time.perf_counter()
+    for _ in loader:
+        pass
+    return time.perf_counter() - start
 
 
 def mixup_pair(x1: torch.Tensor, y1: int, x2: torch.Tensor, y2: int, lam: float, num_classes: int):

@@ -24,13 +24,13 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Mapping, Sequence
 
 from torch import nn
 
 from .._checks import check_choice, check_float, check_int, check_type
 
-__all__ = ["EarlyStopping", "GeneralizationLoss", "ThresholdStopping", "EvaluateOn", "Replay", "replay"]
+__all__ = ["EarlyStopping", "GeneralizationLoss", "ThresholdStopping", "EvaluateOn", "Replay", "replay", "compare_rules"]
 
 
 def _read(logs: dict[str, float], monitor: str) -> float:
@@ -235,3 +235,25 @@ def replay(rule, history) -> Replay:
             break
     kept = rule.best_epoch if getattr(rule, "restore_best_weights", False) and rule.best_epoch else stop
     return Replay(repr(rule), stop, kept, len(history), fired)
+
+
+def compare_rules(rules: Mapping[str, Any], histories: Sequence, metric: str = "test_accuracy"):
+    """Replay every rule on every recorded run: a pandas DataFrame with one row per (rule, run).
+
+    Columns: ``rule``, ``run``, ``stop_epoch``, ``kept_epoch``, ``epochs_saved`` (of the recorded
+    run's length), ``{metric}_kept`` (the metric at the kept epoch) and ``{metric}_last`` (at the
+    end of the full run, i.e. without early stopping).
+    """
+    import pandas as pd
+
+    if not rules or not histories:
+        raise ValueError("rules and histories must both be non-empty")
+    rows = []
+    for name, rule in rules.items():
+        for run, history in enumerate(histories):
+            r = replay(rule, history)
+            values = history[metric]
+            rows.append({"rule": name, "run": run, "stop_epoch": r.stop_epoch, "kept_epoch": r.kept_epoch,
+                         "epochs_saved": r.epochs_run - r.stop_epoch, f"{metric}_kept": values[r.kept_epoch - 1],
+                         f"{metric}_last": values[-1]})
+    return pd.DataFrame(rows)
