@@ -3,7 +3,8 @@ import torch
 
 import tradeoff_lib as tl
 from tradeoff_lib.techniques.early_stopping import (EarlyStopping, EvaluateOn, GeneralizationLoss, Replay,
-                                                    ThresholdStopping, compare_rules, replay)
+                                                    ThresholdStopping, compare_rules, plot_overfitting,
+                                                    replay)
 
 VAL_LOSS = [1.0, 0.6, 0.5, 0.52, 0.49, 0.495, 0.51, 0.53, 0.56, 0.6]   # best at epoch 5
 
@@ -124,3 +125,13 @@ def test_compare_rules_table():
         compare_rules({}, runs)
     with pytest.raises(KeyError, match="no log entry 'test_f1'"):
         compare_rules({"p": EarlyStopping()}, runs, metric="test_f1")
+
+
+def test_plot_overfitting(tmp_path):
+    h = tl.History([{"epoch": i + 1, "val_loss": v, "train_loss": v / (i + 1), "train_accuracy": 0.9,
+                     "val_accuracy": 0.8 + i / 100} for i, v in enumerate(VAL_LOSS)])
+    fig = plot_overfitting(h, stops={"patience 3": 8}, path=tmp_path / "o.png")
+    assert (tmp_path / "o.png").stat().st_size > 0
+    assert fig.axes[0].get_yscale() == "log" and len(fig.axes[0].lines) == 3 and len(fig.axes[1].lines) == 3
+    with pytest.raises(ValueError, match="empty"):
+        plot_overfitting(tl.History())

@@ -171,8 +171,8 @@ def plot_augmentations(dataset, presets=("none", "light", "strong", "harmful"), 
                        seed: int = 0, path: str | Path | None = None):
     """A grid of augmented training images: one row per preset, one column per image.
 
-    Batch presets (MixUp, CutMix) are shown applied to the same images; their soft labels
-    give the title of each cell (the two largest label weights).
+    Batch presets (MixUp, CutMix) mix each image with the next one, with a fresh λ per cell;
+    their soft labels give the title of each cell (the two largest label weights).
     """
     import matplotlib.pyplot as plt
 
@@ -187,12 +187,14 @@ def plot_augmentations(dataset, presets=("none", "light", "strong", "harmful"), 
     fig, axes = plt.subplots(len(presets), n_images, figsize=(1.3 * n_images, 1.45 * len(presets)),
                              layout="constrained", squeeze=False)
     torch.manual_seed(seed)
+    num_classes = int(dataset.labels.max()) + 1
     for row, preset in zip(axes, presets):
-        t, mix = make_transform(preset), make_batch_transform(preset, int(dataset.labels.max()) + 1)
+        t, mix = make_transform(preset), make_batch_transform(preset, num_classes)
         X = torch.stack([t(x) if t else x for x in images])
-        Y = torch.nn.functional.one_hot(labels, int(dataset.labels.max()) + 1).float()
-        if mix is not None:
-            X, Y = mix(X, labels)
+        Y = torch.nn.functional.one_hot(labels, num_classes).float()
+        if mix is not None:  # one pair per cell: v2.MixUp/CutMix draw one λ per call
+            pairs = [mix(X[[i, (i + 1) % n_images]], labels[[i, (i + 1) % n_images]]) for i in range(n_images)]
+            X, Y = torch.stack([p[0][0] for p in pairs]), torch.stack([p[1][0] for p in pairs])
         for ax, x, y in zip(row, X, Y):
             ax.imshow(x[0].clamp(0, 1).numpy(), cmap="gray_r", vmin=0, vmax=1)
             top = torch.topk(y, 2)

@@ -30,7 +30,8 @@ from torch import nn
 
 from .._checks import check_choice, check_float, check_int, check_type
 
-__all__ = ["EarlyStopping", "GeneralizationLoss", "ThresholdStopping", "EvaluateOn", "Replay", "replay", "compare_rules"]
+__all__ = ["EarlyStopping", "GeneralizationLoss", "ThresholdStopping", "EvaluateOn", "Replay", "replay", "compare_rules",
+           "plot_overfitting"]
 
 
 def _read(logs: dict[str, float], monitor: str) -> float:
@@ -257,3 +258,40 @@ def compare_rules(rules: Mapping[str, Any], histories: Sequence, metric: str = "
                          "epochs_saved": r.epochs_run - r.stop_epoch, f"{metric}_kept": values[r.kept_epoch - 1],
                          f"{metric}_last": values[-1]})
     return pd.DataFrame(rows)
+
+
+def plot_overfitting(history, *, stops: Mapping[str, int] | None = None, path=None):
+    """Two panels for one run: losses (log scale) and accuracies per epoch, with stopping epochs marked.
+
+    Args:
+        history: a ``History`` with ``train_loss``, ``val_loss``, ``train_accuracy``, ``val_accuracy``
+            (and ``test_accuracy`` if logged with ``EvaluateOn``).
+        stops: ``{label: epoch}`` drawn as vertical lines (e.g. where each rule stops).
+        path: save the figure as PNG there.
+    """
+    import matplotlib.pyplot as plt
+
+    from ..plotting import save_figure
+
+    if not len(history):
+        raise ValueError("history is empty: nothing to plot")
+    fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(10, 3.6), layout="constrained")
+    epochs = [e["epoch"] for e in history.epochs]
+    for ax, keys in ((ax_loss, ("train_loss", "val_loss")),
+                     (ax_acc, ("train_accuracy", "val_accuracy", "test_accuracy"))):
+        for key in keys:
+            if key in history.epochs[0]:
+                ax.plot(epochs, history[key], marker=".", label=key.replace("_", " "))
+        for i, (label, epoch) in enumerate((stops or {}).items()):
+            ax.axvline(epoch, color=f"C{i + 3}", ls="--", lw=1, label=f"{label}: epoch {epoch}")
+        ax.set_xlabel("epoch")
+        ax.grid(alpha=0.3)
+    ax_loss.set_yscale("log")
+    ax_loss.set_ylabel("cross-entropy (log scale)")
+    ax_acc.set_ylabel("accuracy")
+    ax_acc.set_ylim(max(0.0, min(history["val_accuracy"][len(epochs) // 4:]) - 0.05), 1.005)
+    ax_loss.legend(fontsize=8)
+    ax_acc.legend(fontsize=8, loc="lower right")
+    if path is not None:
+        save_figure(fig, path)
+    return fig
