@@ -39,6 +39,11 @@ def test_light_keeps_the_geometry_harmful_does_not():
     assert share_top_left("harmful") < 0.6
 
 
+def test_preset_lists():
+    assert A.PRESETS == A.SAMPLE_PRESETS + A.BATCH_PRESETS
+    assert {"none", "light", "strong", "harmful", "mixup", "cutmix"} == set(A.PRESETS)
+
+
 def test_batch_presets_make_soft_labels():
     torch.manual_seed(0)
     X, y = torch.rand(8, 1, 28, 28), torch.arange(8) % 10

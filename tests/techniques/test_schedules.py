@@ -115,6 +115,12 @@ def test_schedule_factory_works_in_fit(small_splits):
                scheduler_interval="step", progress=False)
 
 
+def test_schedule_wraps_any_factory():
+    halve = S.Schedule("halve", lambda opt: lrs.LambdaLR(opt, lambda t: 0.5 ** t))
+    assert isinstance(S.cosine_decay(5), S.Schedule) and repr(halve) == "Schedule(halve)"
+    np.testing.assert_allclose(S.lr_curve(halve, 4), [1, 0.5, 0.25, 0.125])
+
+
 def test_schedule_checks_its_optimizer_and_has_a_name():
     with pytest.raises(TypeError, match="optimizer must be Optimizer"):
         S.cosine_decay(5)("not an optimizer")
