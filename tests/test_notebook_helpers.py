@@ -21,6 +21,8 @@ def test_check_parameters():
         tl.check_parameters(DATASET="imagenet")
     with pytest.raises(TypeError, match="bad notebook parameter: SEED must be an int"):
         tl.check_parameters(SEED="0")
+    with pytest.raises(ValueError, match="ACCURACY_TOLERANCE must be in"):
+        tl.check_parameters(ACCURACY_TOLERANCE=1.0)
     with pytest.raises(ValueError, match="REALTIME_MODE"):
         tl.check_parameters(REALTIME_MODE="firm")
 

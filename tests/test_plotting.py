@@ -44,3 +44,16 @@ def test_save_figure_is_atomic(tmp_path):
     ax.plot([0, 1])
     path = tl.save_figure(fig, tmp_path / "sub" / "f.png")
     assert path.read_bytes()[:4] == b"\x89PNG" and not list((tmp_path / "sub").glob(".*"))
+
+
+def test_budget_sweep_and_steps_plots(tmp_path):
+    sweep = tl.budget_sweep(RESULTS, [0.5, 1.0, 2.0, 5.0], latency="latency_p50_ms")
+    fig = tl.plot_budget_sweep(sweep, budget_ms=2.0, path=tmp_path / "s.png")
+    assert fig.axes[0].get_xscale() == "log" and (tmp_path / "s.png").exists()
+    assert "nothing fits" in fig.axes[0].get_legend_handles_labels()[1]
+    fig = tl.plot_steps(RESULTS[:3], path=tmp_path / "w.png")
+    assert len(fig.axes) == 2 and [t.get_text() for t in fig.axes[0].get_yticklabels()] == ["a", "b", "c"]
+    with pytest.raises(ValueError, match="sweep is empty"):
+        tl.plot_budget_sweep([])
+    with pytest.raises(ValueError, match="steps is empty"):
+        tl.plot_steps([])

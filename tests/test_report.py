@@ -68,3 +68,30 @@ def test_helpers(series):
     assert report.notebook_parameters(series / "00_first.ipynb") == {"SEED": "0", "REPORT_DIR": "None"}
     assert report.parse_parameter("1.5") == 1.5 and report.parse_parameter("mnist") == "mnist"
     assert report.parse_parameter("[4, 8]") == [4, 8]
+
+
+def test_headline_in_index_and_readme_assets(tmp_path):
+    import tradeoff_lib as tl
+    from tests.test_tradeoff import R
+
+    out = tmp_path / "reports"
+    (out / "plots").mkdir(parents=True)
+    with pytest.raises(ValueError, match="no capstone results yet"):
+        report.export_readme_assets(out, tmp_path / "figures")
+    base, small = R("cnn64", 0.968, 1.2, size=6_700_000), R("cnn8", 0.975, 0.2, size=112_000)
+    tl.save_headline(out, baseline=base, chosen=small, fastest=small,
+                     requirement={"budget_ms": 0.5, "mode": "soft", "latency": "latency_p99_ms",
+                                  "accuracy_floor": 0.95, "tolerance": 0.01, "threads": 1})
+    import matplotlib.pyplot as plt
+
+    tl.save_figure(plt.figure(), out / "plots" / "09_all_candidates.png")
+    report.write_index(out, {})
+    index = (out / "index.html").read_text()
+    assert "Ship cnn8" in index and "6.0x faster" in index and "60x smaller" in index
+    table = report.export_readme_assets(out, tmp_path / "figures")
+    assert (tmp_path / "figures" / "headline_tradeoff.png").exists()
+    lines = table.splitlines()
+    assert lines[2].startswith("| baseline: cnn64") and "6.0x faster, 60x smaller, +0.7 pt" in lines[3]
+    tl.save_headline(out, baseline=base, chosen=None, requirement={"budget_ms": 0.1, "mode": "hard",
+                     "latency": "latency_max_ms", "accuracy_floor": 0.95})
+    assert "No model meets the requirement" in report._headline_html(out)

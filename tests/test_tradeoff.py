@@ -96,3 +96,21 @@ def test_bad_input():
         tl.Ledger("/tmp").append([{"name": "x"}])
     with pytest.raises(TypeError, match="name must be str"):
         tl.measure(tl.make_cnn(4), None, name=1, technique="t", notebook="n")
+
+
+def test_budget_sweep_by_hand():
+    sweep = tl.budget_sweep(RESULTS, [1.0, 2.0, 3.0, 10.0], latency="latency_p50_ms")
+    assert [(b, r and r.name) for b, r in sweep] == [(1.0, "a"), (2.0, "b"), (3.0, "b"), (10.0, "d")]
+    assert tl.budget_sweep(RESULTS, [0.5])[0][1] is None
+    with pytest.raises(ValueError, match="budgets_ms is empty"):
+        tl.budget_sweep(RESULTS, [])
+
+
+def test_step_table_by_hand():
+    steps = [R("base", 0.96, 4.0, size=8000), R("small", 0.94, 1.0, size=1000), R("tuned", 0.97, 1.0, size=1000)]
+    table = tl.step_table(steps)
+    assert list(table["step"]) == ["base", "small", "tuned"]
+    assert list(table["d_f1_pts"].fillna(0)) == [0, -2.0, 3.0]
+    assert list(table["speedup_vs_first"]) == [1.0, 4.0, 4.0] and list(table["smaller_vs_first"]) == [1.0, 8.0, 8.0]
+    with pytest.raises(ValueError, match="steps is empty"):
+        tl.step_table([])

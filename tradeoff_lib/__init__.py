@@ -14,8 +14,11 @@ from .metrics import (ConfidenceInterval, accuracy, bootstrap_ci, classification
                       f1_score, precision, recall)
 from .models import BASELINE_WIDTH, CNN_WIDTHS, MLP, SmallCNN, make_cnn, make_mlp
 from .notebook import check_parameters, environment_info, report_dir, show_source
-from .plotting import plot_history, plot_latency_histogram, plot_tradeoff, save_figure
-from .tradeoff import Ledger, Result, fastest_within, measure, pareto_front, ratio, results_table, select
+from .plotting import (plot_budget_sweep, plot_history, plot_latency_histogram, plot_steps, plot_tradeoff,
+                       save_figure)
+from .recipe import Recipe, train_recipe
+from .tradeoff import (Ledger, Result, budget_sweep, fastest_within, measure, pareto_front, ratio, results_table,
+                       save_headline, select, step_table)
 from .training import (History, classification_step, evaluate, fit, load_checkpoint, predict, save_checkpoint,
                        seed_everything, train_classifier)
 
@@ -23,13 +26,14 @@ __version__ = "0.1.0"
 
 __all__ = [
     "ArrayDataset", "BASELINE_WIDTH", "CNN_WIDTHS", "ConfidenceInterval", "DATASETS", "DatasetInfo",
-    "DatasetUnavailableError", "DeadlineVerdict", "History", "LatencyStats", "Ledger", "MLP", "Result",
-    "SmallCNN", "Splits", "accuracy", "bootstrap_ci", "check_exercise", "check_parameters",
+    "DatasetUnavailableError", "DeadlineVerdict", "History", "LatencyStats", "Ledger", "MLP", "Recipe", "Result",
+    "SmallCNN", "Splits", "accuracy", "bootstrap_ci", "budget_sweep", "check_exercise", "check_parameters",
     "classification_step", "classification_summary", "clone_model", "compare_latency", "confusion_matrix", "count_flops",
     "count_macs", "count_nonzero_params", "count_params", "deadline_verdict", "environment_info", "evaluate",
     "f1_score", "fastest_within", "fit", "frame_budget_ms", "list_exercises", "load_checkpoint", "load_splits",
     "make_cnn", "make_loaders", "make_mlp", "measure", "measure_latency", "num_threads", "pareto_front",
-    "plot_history", "plot_latency_histogram", "plot_tradeoff", "precision", "predict", "ratio", "recall",
-    "report_dir", "results_table", "save_checkpoint", "save_figure", "seed_everything", "select",
-    "show_source", "size_bytes", "stratified_subset", "throughput", "train_classifier", "train_loader",
+    "plot_budget_sweep", "plot_history", "plot_latency_histogram", "plot_steps", "plot_tradeoff", "precision", "predict", "ratio", "recall",
+    "report_dir", "results_table", "save_checkpoint", "save_headline", "save_figure", "seed_everything", "select",
+    "show_source", "size_bytes", "step_table", "stratified_subset", "throughput", "train_classifier", "train_loader",
+    "train_recipe",
 ]

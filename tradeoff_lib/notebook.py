@@ -42,6 +42,7 @@ _RULES: dict[str, Callable[[str, Any], Any]] = {
     "REALTIME_MODE": lambda n, v: check_choice(n, v, ("hard", "soft")),
     "MISS_TOLERANCE": lambda n, v: check_float(n, v, low=0.0, high=1.0, high_inclusive=False),
     "ACCURACY_FLOOR": lambda n, v: check_float(n, v, low=0.0, high=1.0),
+    "ACCURACY_TOLERANCE": lambda n, v: check_float(n, v, low=0.0, high=1.0, high_inclusive=False),
     "REPORT_DIR": lambda n, v: v if v is None else check_type(n, v, (str, Path)),
     "PROGRESS": lambda n, v: check_type(n, v, bool),
 }
@@ -51,7 +52,7 @@ def check_parameters(**params: Any) -> dict[str, Any]:
     """Validate a notebook's papermill parameters by name; a bad one stops with a clear message.
 
     Known names (``SEED``, ``EPOCHS``, ``DATASET``, ``LATENCY_BUDGET_MS``, ``THREADS``,
-    ``REPEATS``, ``REALTIME_MODE``, ``MISS_TOLERANCE``, ``ACCURACY_FLOOR``,
+    ``REPEATS``, ``REALTIME_MODE``, ``MISS_TOLERANCE``, ``ACCURACY_FLOOR``, ``ACCURACY_TOLERANCE``,
     ``REPORT_DIR``, ``PROGRESS``) are checked against their rules; others pass through.
     """
     for name, value in params.items():

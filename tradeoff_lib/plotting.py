@@ -41,6 +41,18 @@ def save_figure(fig, path: str | Path, dpi: int = 110) -> Path:
     return path
 
 
+def _log_x(ax) -> None:
+    """A log x-axis labelled with plain numbers (0.2, 0.3, 0.5, 1, 2 ...) instead of powers of ten."""
+    from matplotlib import ticker
+
+    ax.set_xscale("log")
+    low, high = ax.get_xlim()
+    nice = [m * 10.0 ** e for e in range(-4, 5) for m in (1, 2, 3, 5)]
+    ticks = [t for t in nice if low <= t <= high]
+    ax.set_xticks(ticks, [f"{t:g}" for t in ticks])
+    ax.xaxis.set_minor_formatter(ticker.NullFormatter())
+
+
 _LABELS = {"latency_p50_ms": "batch-1 latency p50 (ms)", "latency_p99_ms": "batch-1 latency p99 (ms)",
            "latency_max_ms": "batch-1 latency max (ms)", "f1": "macro F1 (95% CI)", "accuracy": "accuracy"}
 
@@ -79,7 +91,7 @@ def plot_tradeoff(results: Iterable[Result], *, budget_ms: float | None = None, 
         check_float("budget_ms", budget_ms, low=0.0, low_inclusive=False)
         ax.axvline(budget_ms, color="red", lw=1.2, label=f"budget {budget_ms:g} ms")
     if logx:
-        ax.set_xscale("log")
+        _log_x(ax)
     ax.set_xlabel(_LABELS[x])
     ax.set_ylabel(_LABELS[y])
     ax.set_title(title or "Accuracy vs. real-time: higher and further left is better")
@@ -136,6 +148,63 @@ def plot_history(histories: Mapping[str, object], *, keys: Sequence[str] = ("tra
         ax.set_ylabel(key.replace("_", " "))
         ax.grid(alpha=0.3)
     axes[0][0].legend(fontsize=8)
+    if path is not None:
+        save_figure(fig, path)
+    return fig
+
+
+def plot_budget_sweep(sweep: Sequence[tuple[float, Result | None]], *, ax=None, budget_ms: float | None = None,
+                      path: str | Path | None = None):
+    """The chosen model's F1 as the latency budget loosens (from ``tradeoff.budget_sweep``), labelled by name."""
+    sweep = list(sweep)
+    if not sweep:
+        raise ValueError("sweep is empty: nothing to plot")
+    fig, ax = _axes(ax)
+    xs = [b for b, r in sweep if r is not None]
+    ys = [r.f1 for _, r in sweep if r is not None]
+    ax.step(xs, ys, where="post", color="C0")
+    ax.plot(xs, ys, "o", color="C0")
+    last = None
+    for b, r in sweep:
+        if r is not None and r.name != last:
+            ax.annotate(r.name, (b, r.f1), textcoords="offset points", xytext=(3, 5), fontsize=7, rotation=20)
+            last = r.name
+    none = [b for b, r in sweep if r is None]
+    if none:
+        ax.plot(none, [min(ys, default=0)] * len(none), "x", color="red", label="nothing fits")
+        ax.legend(fontsize=8, loc="lower right")
+    if budget_ms is not None:
+        ax.axvline(check_float("budget_ms", budget_ms, low=0.0, low_inclusive=False), color="red", lw=1)
+    _log_x(ax)
+    ax.set_xlabel("latency budget (ms, log scale)")
+    ax.set_ylabel("macro F1 of the chosen model")
+    ax.set_title("Which model to ship as the budget loosens")
+    ax.grid(alpha=0.3)
+    if path is not None:
+        save_figure(fig, path)
+    return fig
+
+
+def plot_steps(steps: Sequence[Result], *, latency: str = "latency_p50_ms", path: str | Path | None = None):
+    """Two bar charts along a ladder of steps: latency and macro-F1 of each step (a waterfall view)."""
+    import matplotlib.pyplot as plt
+
+    steps = list(steps)
+    if not steps:
+        raise ValueError("steps is empty: nothing to plot")
+    check_choice("latency", latency, LATENCY_FIELDS)
+    fig, (a1, a2) = plt.subplots(1, 2, figsize=(11, 3.8), layout="constrained")
+    names = [r.name for r in steps]
+    a1.barh(names, [getattr(r, latency) for r in steps], color="C1")
+    a1.set_xlabel(_LABELS[latency])
+    a1.invert_yaxis()
+    err = np.array([[r.f1 - r.f1_low for r in steps], [r.f1_high - r.f1 for r in steps]])
+    a2.barh(names, [r.f1 for r in steps], xerr=err, color="C0", capsize=3)
+    a2.set_xlim(max(0.0, min(r.f1_low for r in steps) - 0.02), 1.0)
+    a2.set_xlabel(_LABELS["f1"])
+    a2.invert_yaxis()
+    a2.set_yticklabels([])
+    fig.suptitle("What each step contributed (top: where we start)")
     if path is not None:
         save_figure(fig, path)
     return fig

@@ -100,8 +100,26 @@ def _table(rows: list[dict[str, Any]]) -> str:
     return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
 
+def _headline_html(out_dir: Path) -> str:
+    path = out_dir / "headline.json"
+    if not path.exists():
+        return ""
+    h = json.loads(path.read_text())
+    req, base, chosen = h["requirement"], h["baseline"], h["chosen"]
+    text = (f"<p>Requirement: {req['mode']} deadline of {req['budget_ms']} ms per image at batch 1 "
+            f"({req['latency']}), accuracy at least {req['accuracy_floor']}. Baseline: "
+            f"{html.escape(base['name'])}, accuracy {float(base['accuracy']):.3f}, "
+            f"p50 {float(base['latency_p50_ms']):.3f} ms.</p>")
+    if chosen is None:
+        return f"<h2>Headline</h2>{text}<p><b>No model meets the requirement.</b></p>"
+    return (f"<h2>Headline</h2>{text}<p><b>Ship {html.escape(chosen['name'])}</b> "
+            f"(from {html.escape(chosen['notebook'])}): accuracy {float(chosen['accuracy']):.3f}, "
+            f"{chosen['speedup_p50']:.1f}x faster, {chosen['size_ratio']:.0f}x smaller, "
+            f"{chosen['accuracy_change_pts']:+.1f} accuracy points vs. the baseline.</p>")
+
+
 def write_index(out_dir: Path, run_times: dict[str, float]) -> Path:
-    """``index.html``: links to every executed notebook, run times, plots, the ledger, the environment."""
+    """``index.html``: headline, links to every executed notebook, run times, plots, the ledger, the environment."""
     from .tradeoff import Ledger, results_table
 
     env = environment_info()
@@ -109,25 +127,55 @@ def write_index(out_dir: Path, run_times: dict[str, float]) -> Path:
     items = "".join(
         f"<tr><td><a href='{nb.stem}.html'>{html.escape(nb.stem)}</a></td><td><a href='{nb.name}'>ipynb</a></td>"
         f"<td>{run_times.get(nb.name, float('nan')):.1f} s</td></tr>" for nb in notebooks)
-    total = sum(run_times.values())
-    plots = "".join(f"<figure><img src='plots/{p.name}' alt='{p.stem}'><figcaption>{html.escape(p.stem)}</figcaption></figure>"
-                    for p in sorted((out_dir / "plots").glob("*.png")))
+    total = sum(run_times.get(nb.name, 0.0) for nb in notebooks)
+    plots = sorted((out_dir / "plots").glob("*.png"), key=lambda p: (not p.name.startswith("09_"), p.name))
+    figures = "".join(f"<figure><a href='plots/{p.name}'><img src='plots/{p.name}' alt='{p.stem}'></a>"
+                      f"<figcaption>{html.escape(p.stem)}</figcaption></figure>" for p in plots)
     ledger = Ledger(out_dir).read()
     table = results_table(ledger).to_dict("records") if ledger else []
     page = f"""<!doctype html><html><head><meta charset='utf-8'><title>Real-time vs. accuracy: report</title>
-<style>body{{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em}}
+<style>body{{font-family:system-ui,sans-serif;max-width:1150px;margin:2em auto;padding:0 1em}}
 table{{border-collapse:collapse;font-size:13px}}td,th{{border:1px solid #ccc;padding:3px 6px;text-align:right}}
-figure{{display:inline-block;margin:.5em}}img{{max-width:520px}}</style></head><body>
+figure{{display:inline-block;margin:.5em;vertical-align:top}}img{{max-width:520px}}
+figcaption{{font-size:12px;color:#555}}</style></head><body>
 <h1>Real-time vs. accuracy: report</h1>
-<p>Generated {time.strftime('%Y-%m-%d %H:%M:%S')} by <code>python -m tradeoff_lib.report</code>.</p>
+<p>Generated {time.strftime('%Y-%m-%d %H:%M:%S')} by <code>python -m tradeoff_lib.report</code>.
+Every number was measured during this run; latencies are per call at batch 1.</p>
+{_headline_html(out_dir)}
 <h2>Notebooks</h2><table><tr><th>notebook</th><th>source</th><th>run time</th></tr>{items}
 <tr><th>total</th><td></td><th>{total:.1f} s</th></tr></table>
-<h2>Plots</h2>{plots or '<p>No plots.</p>'}
+<h2>Plots</h2>{figures or '<p>No plots.</p>'}
 <h2>Ledger ({len(ledger)} results)</h2>{_table(table)}
 <h2>Environment</h2>{_table([env])}
 </body></html>"""
     atomic_write_bytes(out_dir / "run_times.json", json.dumps(run_times, indent=2).encode())
     return atomic_write_bytes(out_dir / "index.html", page.encode())
+
+
+def export_readme_assets(report: Path = DEFAULT_OUT, dest: Path = NOTEBOOK_DIR / "figures") -> str:
+    """Copy the capstone's trade-off plot next to the notebooks and return the README's headline table.
+
+    ``python -m tradeoff_lib.report --readme-assets`` after a full report run; the README shows what it prints.
+    """
+    plot, headline = Path(report) / "plots" / "09_all_candidates.png", Path(report) / "headline.json"
+    if not plot.exists() or not headline.exists():
+        raise ValueError(f"{report} has no capstone results yet: run the whole series first (make report)")
+    dest.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(plot, dest / "headline_tradeoff.png")
+    h = json.loads(headline.read_text())
+    rows = ["| model | accuracy | macro-F1 [95 % CI] | p50 ms | p99 ms | max ms | size KB | vs. baseline |",
+            "|---|---|---|---|---|---|---|---|"]
+    for label, r in (("baseline", h["baseline"]), ("chosen", h["chosen"]), ("fastest within tolerance",
+                                                                           h["fastest_within_tolerance"])):
+        if r is None:
+            continue
+        vs = "" if label == "baseline" else (f"{r['speedup_p50']:.1f}x faster, {r['size_ratio']:.0f}x smaller, "
+                                             f"{r['accuracy_change_pts']:+.1f} pt")
+        rows.append(f"| {label}: {r['name']} | {float(r['accuracy']):.3f} | {float(r['f1']):.3f} "
+                    f"[{float(r['f1_low']):.3f}, {float(r['f1_high']):.3f}] | {float(r['latency_p50_ms']):.3f} | "
+                    f"{float(r['latency_p99_ms']):.3f} | {float(r['latency_max_ms']):.3f} | "
+                    f"{int(r['size_bytes']) / 1024:,.0f} | {vs} |")
+    return "\n".join(rows)
 
 
 def _swap_in(staging: Path, out: Path) -> None:
@@ -189,7 +237,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--no-html", action="store_true", help="skip the HTML export")
     parser.add_argument("--list", action="store_true", help="list the notebooks and their parameters, then exit")
     parser.add_argument("--notebooks-dir", type=Path, default=NOTEBOOK_DIR, help=argparse.SUPPRESS)
+    parser.add_argument("--readme-assets", action="store_true",
+                        help="copy the capstone plot to notebooks/figures/ and print the README headline table")
     args = parser.parse_args(argv)
+    if args.readme_assets:
+        try:
+            print(export_readme_assets(args.out))
+        except ValueError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
+        return 0
     if args.list:
         for nb in list_notebooks(args.notebooks_dir):
             print(nb.name, notebook_parameters(nb))

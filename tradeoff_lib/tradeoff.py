@@ -163,6 +163,58 @@ def fastest_within(results: Iterable[Result], reference: Result, *, tolerance: f
     return min(ok, key=lambda r: (getattr(r, latency), -getattr(r, metric)), default=None)
 
 
+def budget_sweep(results: Iterable[Result], budgets_ms: Sequence[float], *, latency: str = "latency_p99_ms",
+                 min_accuracy: float | None = None, objective: str = "f1") -> list[tuple[float, Result | None]]:
+    """``select`` for every budget in ``budgets_ms``: how the best model changes from tight to loose budgets."""
+    results = list(results)
+    if len(budgets_ms) == 0:
+        raise ValueError("budgets_ms is empty")
+    return [(float(b), select(results, budget_ms=b, latency=latency, min_accuracy=min_accuracy, objective=objective))
+            for b in budgets_ms]
+
+
+def step_table(steps: Sequence[Result], *, latency: str = "latency_p50_ms"):
+    """What each step of a ladder contributed: latency, F1, size and their changes from the step before.
+
+    ``steps`` are ordered (baseline first); each row reports the step's values, the change
+    against the previous step and the cumulative speedup and size ratio against the first.
+    """
+    import pandas as pd
+
+    steps = list(steps)
+    if not steps:
+        raise ValueError("steps is empty")
+    check_choice("latency", latency, LATENCY_FIELDS)
+    first, rows = steps[0], []
+    for prev, r in zip([None] + steps[:-1], steps):
+        rows.append({"step": r.name, "latency_ms": round(getattr(r, latency), 3),
+                     "d_latency_ms": None if prev is None else round(getattr(r, latency) - getattr(prev, latency), 3),
+                     "f1": round(r.f1, 4), "d_f1_pts": None if prev is None else round(100 * (r.f1 - prev.f1), 2),
+                     "size_kb": round(r.size_bytes / 1024, 1),
+                     "speedup_vs_first": round(getattr(first, latency) / getattr(r, latency), 2),
+                     "smaller_vs_first": round(first.size_bytes / r.size_bytes, 1)})
+    return pd.DataFrame(rows)
+
+
+HEADLINE_NAME = "headline.json"
+
+
+def save_headline(report_dir: str | Path, *, baseline: Result, chosen: Result | None, requirement: dict,
+                  fastest: Result | None = None) -> Path:
+    """Write the capstone's answer (requirement, baseline, chosen model, ratios) to ``headline.json``.
+
+    The report's ``index.html`` and the README's headline table are built from this file.
+    """
+    import json
+
+    check_type("baseline", baseline, Result)
+    check_type("requirement", requirement, dict)
+    data = {"requirement": requirement, "baseline": baseline.to_row(),
+            "chosen": None if chosen is None else {**chosen.to_row(), **ratio(baseline, chosen)},
+            "fastest_within_tolerance": None if fastest is None else {**fastest.to_row(), **ratio(baseline, fastest)}}
+    return atomic_write_bytes(Path(report_dir) / HEADLINE_NAME, json.dumps(data, indent=2).encode())
+
+
 class Ledger:
     """A CSV file of ``Result`` rows shared by all notebooks of a report.
 
