@@ -35,7 +35,7 @@ from typing import Iterable, Iterator
 import torch
 from torch import nn
 
-from .._checks import check_choice, check_int, check_module, check_type
+from .._checks import check_choice, check_int, check_module
 from ..cost import clone_model
 from . import fakequant
 
