@@ -23,6 +23,13 @@ def test_every_exercise_has_a_registered_check(path, tmp_path):
     nb = nbformat.read(str(tmp_path / path.name), as_version=4)
     exercises = student.exercises_of(nb)
     assert n == len(exercises) >= 1, "each notebook has at least one exercise"
+    original = nbformat.read(str(path), as_version=4)
+    first = exercises[0][0]
+    # everything before the first exercise is unchanged, so the student copy runs exactly like the
+    # original (which nbval runs in full) up to its first exercise; only solution cells differ after it
+    assert [c.source for c in nb.cells[:first]] == [c.source for c in original.cells[:first]]
+    changed = {i for i, (a, b) in enumerate(zip(nb.cells, original.cells)) if a.source != b.source}
+    assert changed == {sol for sol, _, _ in exercises}
     for sol, check, exercise_id in exercises:
         assert exercise_id in tl.list_exercises() and exercise_id.startswith(path.name[:2])
         assert "NotImplementedError" in nb.cells[sol].source and "BEGIN SOLUTION" not in nb.cells[sol].source
