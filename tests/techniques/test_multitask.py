@@ -218,15 +218,20 @@ def test_task_results(tasks_data):
     x1 = test.tensors()[0][:1]
     stats = tl.measure_latency(model, x1, repeats=10, warmup=2)
     rows = mt.task_results(model, test, name="mt", technique="multi-task", notebook="07", latency=stats,
-                           example_input=x1, n_boot=100)
+                           example_input=x1, dataset="mnist5k-rotated", n_boot=100)
     assert [r.name for r in rows] == ["mt/digit", "mt/rotation"]
+    assert [r.dataset for r in rows] == ["mnist5k-rotated/digit", "mnist5k-rotated/rotation"]
     preds = mt.predict_tasks(model, test)
     assert rows[1].accuracy == pytest.approx(np.mean(preds["rotation"][0] == preds["rotation"][1]))
     assert rows[0].latency_p50_ms == stats.p50_ms == rows[1].latency_p50_ms
     assert rows[0].params == tl.count_params(model) and rows[0].flops == tl.count_flops(model, x1)
     assert all(r.f1_low <= r.f1 <= r.f1_high for r in rows)
     with pytest.raises(TypeError, match="latency must be LatencyStats"):
-        mt.task_results(model, test, name="mt", technique="t", notebook="07", latency=1.0, example_input=x1)
+        mt.task_results(model, test, name="mt", technique="t", notebook="07", latency=1.0, example_input=x1,
+                        dataset="mnist5k-rotated")
+    with pytest.raises(TypeError, match="dataset must be str"):
+        mt.task_results(model, test, name="mt", technique="t", notebook="07", latency=stats, example_input=x1,
+                        dataset=None)
 
 
 def test_accuracies_evaluate_fn_and_l1_report(tasks_data):
