@@ -34,3 +34,17 @@ def test_show_source_and_environment():
         tl.show_source(3)
     env = tl.environment_info()
     assert {"torch", "threads", "cpu", "python"} <= set(env)
+
+
+def test_environment_reports_cpu_capability_and_isa_flags():
+    import torch
+
+    from tradeoff_lib.notebook import cpu_capability, cpu_isa_flags
+
+    env = tl.environment_info()
+    assert env["cpu_capability"] == cpu_capability() == str(torch.backends.cpu.get_cpu_capability())
+    flags = cpu_isa_flags()
+    assert env["cpu_isa"] == ",".join(flags)
+    assert all(isinstance(f, str) and f == f.lower() for f in flags)
+    if env["cpu_capability"] in ("AVX2", "AVX512"):  # the kernel level implies the CPU has at least AVX2
+        assert "avx2" in flags

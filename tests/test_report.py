@@ -84,7 +84,7 @@ def test_headline_in_index_and_readme_assets(tmp_path):
                                   "accuracy_floor": 0.95, "tolerance": 0.01, "threads": 1})
     import matplotlib.pyplot as plt
 
-    tl.save_figure(plt.figure(), out / "plots" / "09_all_candidates.png")
+    tl.save_figure(plt.figure(), out / "plots" / "10_all_candidates.png")
     report.write_index(out, {})
     index = (out / "index.html").read_text()
     assert "Ship cnn8" in index and "6.0x faster" in index and "60x smaller" in index

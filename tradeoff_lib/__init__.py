@@ -4,6 +4,7 @@ The helper package of the cookbook in ``notebooks/``. Importing it has no side
 effects; everything a notebook needs is re-exported here (``import tradeoff_lib as tl``),
 and each technique lives in ``tradeoff_lib.techniques``.
 """
+from .applied import applied
 from .cost import clone_model, count_flops, count_macs, count_nonzero_params, count_params, size_bytes
 from .data import (DATASETS, ArrayDataset, DatasetInfo, DatasetUnavailableError, Splits, load_splits,
                    make_loaders, stratified_subset, train_loader)
@@ -25,7 +26,7 @@ from .training import (History, classification_step, evaluate, fit, load_checkpo
 __version__ = "0.1.0"
 
 __all__ = [
-    "ArrayDataset", "BASELINE_WIDTH", "CNN_WIDTHS", "ConfidenceInterval", "DATASETS", "DatasetInfo",
+    "ArrayDataset", "BASELINE_WIDTH", "applied", "CNN_WIDTHS", "ConfidenceInterval", "DATASETS", "DatasetInfo",
     "DatasetUnavailableError", "DeadlineVerdict", "History", "LatencyStats", "Ledger", "MLP", "Recipe", "Result",
     "SmallCNN", "Splits", "accuracy", "bootstrap_ci", "budget_sweep", "check_exercise", "check_parameters",
     "classification_step", "classification_summary", "clone_model", "compare_latency", "confusion_matrix", "count_flops",

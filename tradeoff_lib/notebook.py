@@ -85,7 +85,8 @@ def environment_info() -> dict[str, Any]:
     """Versions and machine facts that every report should state."""
     info = {"python": platform.python_version(), "torch": torch.__version__,
             "threads": torch.get_num_threads(), "cpu_count": os.cpu_count(),
-            "cpu": _cpu_name(), "platform": platform.platform(),
+            "cpu": _cpu_name(), "cpu_capability": cpu_capability(), "cpu_isa": ",".join(cpu_isa_flags()),
+            "platform": platform.platform(),
             "quantized_engines": ",".join(torch.backends.quantized.supported_engines),
             "cuda": torch.cuda.is_available()}
     try:
@@ -95,6 +96,37 @@ def environment_info() -> dict[str, Any]:
     except ImportError:  # pragma: no cover
         pass
     return info
+
+
+def cpu_capability() -> str:
+    """The instruction-set level PyTorch's CPU kernels run at: ``"AVX2"``, ``"AVX512"``, ``"DEFAULT"``...
+
+    ``$ATEN_CPU_CAPABILITY`` lowers it (``avx2`` emulates a laptop on a server), and
+    speed *ratios* (int8 vs. fp32 above all) depend on it, so every report states it.
+    """
+    try:
+        return str(torch.backends.cpu.get_cpu_capability())
+    except AttributeError:  # pragma: no cover - torch < 2.1
+        return "unknown"
+
+
+_ISA_FLAGS = ("avx2", "fma", "avx512f", "avx512_vnni", "avx_vnni", "avx512_bf16", "amx_tile", "amx_int8", "amx_bf16")
+
+
+def cpu_isa_flags() -> list[str]:
+    """The vector-instruction flags of this CPU that matter for fp32/int8 speed (from ``/proc/cpuinfo``).
+
+    ``avx512_vnni``/``avx_vnni`` give fast int8 dot products, ``amx_*`` int8/bf16 matrix tiles;
+    without them (AVX2 only) int8 gains much less over fp32. Empty where ``/proc/cpuinfo`` is absent.
+    """
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("flags"):
+                present = set(line.split(":", 1)[1].split())
+                return [f for f in _ISA_FLAGS if f in present]
+    except OSError:
+        pass
+    return []
 
 
 def _cpu_name() -> str:

@@ -11,7 +11,7 @@ recipes, each adding one technique to the previous one, is a list of
 - distillation: loss ``alpha * T^2 * KL + (1 - alpha) * CE`` against a live, separately
   trained teacher (live, because augmented images need fresh teacher outputs).
 
-Used in: ``notebooks/09_capstone_balancing.ipynb``.
+Used in: ``notebooks/10_capstone_balancing.ipynb``.
 """
 from __future__ import annotations
 

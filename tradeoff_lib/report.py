@@ -128,7 +128,7 @@ def write_index(out_dir: Path, run_times: dict[str, float]) -> Path:
         f"<tr><td><a href='{nb.stem}.html'>{html.escape(nb.stem)}</a></td><td><a href='{nb.name}'>ipynb</a></td>"
         f"<td>{run_times.get(nb.name, float('nan')):.1f} s</td></tr>" for nb in notebooks)
     total = sum(run_times.get(nb.name, 0.0) for nb in notebooks)
-    plots = sorted((out_dir / "plots").glob("*.png"), key=lambda p: (not p.name.startswith("09_"), p.name))
+    plots = sorted((out_dir / "plots").glob("*.png"), key=lambda p: (not p.name.startswith("10_"), p.name))
     figures = "".join(f"<figure><a href='plots/{p.name}'><img src='plots/{p.name}' alt='{p.stem}'></a>"
                       f"<figcaption>{html.escape(p.stem)}</figcaption></figure>" for p in plots)
     ledger = Ledger(out_dir).read()
@@ -157,7 +157,7 @@ def export_readme_assets(report: Path = DEFAULT_OUT, dest: Path = NOTEBOOK_DIR /
 
     ``python -m tradeoff_lib.report --readme-assets`` after a full report run; the README shows what it prints.
     """
-    plot, headline = Path(report) / "plots" / "09_all_candidates.png", Path(report) / "headline.json"
+    plot, headline = Path(report) / "plots" / "10_all_candidates.png", Path(report) / "headline.json"
     if not plot.exists() or not headline.exists():
         raise ValueError(f"{report} has no capstone results yet: run the whole series first (make report)")
     dest.mkdir(parents=True, exist_ok=True)

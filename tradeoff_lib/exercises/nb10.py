@@ -1,11 +1,11 @@
-"""Checks for the exercises of ``notebooks/09_capstone_balancing.ipynb``."""
+"""Checks for the exercises of ``notebooks/10_capstone_balancing.ipynb``."""
 from __future__ import annotations
 
 from ..tradeoff import Result, ratio, select
 from . import close, exercise
 
 
-@exercise("09.1")
+@exercise("10.1")
 def hard_budget_choice(chosen, results, budget_ms, min_accuracy=None):
     expected = select(results, budget_ms=budget_ms, latency="latency_max_ms", min_accuracy=min_accuracy)
     soft = select(results, budget_ms=budget_ms, latency="latency_p99_ms", min_accuracy=min_accuracy)
@@ -19,7 +19,7 @@ def hard_budget_choice(chosen, results, budget_ms, min_accuracy=None):
                    "tl.select(results, budget_ms=..., latency='latency_max_ms', min_accuracy=...).")
 
 
-@exercise("09.2")
+@exercise("10.2")
 def ratios_by_hand(speedup, size_ratio, baseline, chosen):
     if not (isinstance(baseline, Result) and isinstance(chosen, Result)):
         return False, "pass the baseline and the chosen Result as baseline=..., chosen=..."
