@@ -35,6 +35,15 @@ def test_climb_keeps_only_steps_that_pay_on_validation(small_splits):
     base_of_aug = lr_rung.recipe if lr_rung.kept else start
     assert aug_rung.recipe == base_of_aug.replace(augmentation="harmful"), "each step builds on the last kept recipe"
     assert all(not r.model.training for r in rungs)
+    table = ladder.rung_table(rungs)
+    assert list(table["knob"]) == ["start", "learning rate", "augmentation"] and list(table["kept"])[0]
+    assert table["gain_pts"][1] == pytest.approx(round(100 * (lr_rung.val_f1 - start_f1), 2))
+    assert table["gain_pts"][2] == pytest.approx(round(100 * (aug_rung.val_f1 - best_before_aug), 2))
+    with pytest.raises(TypeError, match="rungs must be Rung"):
+        ladder.rung_table(["x"])
+    more = ladder.climb(rungs[1], [("early stopping", {"early_stopping": 1})], small_splits, seed=0)
+    assert more[0] is rungs[1], "a Rung given as the start is not trained again"
+    assert more[1].recipe == rungs[1].recipe.replace(early_stopping=1)
 
 
 def test_climb_rejects_steps_that_change_two_knobs_or_nothing(small_splits):

@@ -120,6 +120,17 @@ def test_step_table_by_hand():
     assert list(table["speedup_vs_first"]) == [1.0, 4.0, 4.0] and list(table["smaller_vs_first"]) == [1.0, 8.0, 8.0]
     with pytest.raises(ValueError, match="steps is empty"):
         tl.step_table([])
+    val_steps = [R("base", 0.96, 4.0, vf1=0.95), R("small", 0.94, 1.0, vf1=0.96)]
+    assert list(tl.step_table(val_steps)["d_val_f1_pts"].fillna(0)) == [0, 1.0]
+
+
+def test_with_latency_takes_another_measurement():
+    stats = tl.LatencyStats((1.0, 2.0, 3.0, 10.0), threads=2)
+    r = RESULTS[0].with_latency(stats)
+    assert (r.latency_p50_ms, r.latency_max_ms, r.threads) == (2.5, 10.0, 2)
+    assert r.latency_p99_ms == pytest.approx(stats.p99_ms) and r.val_f1 == RESULTS[0].val_f1
+    with pytest.raises(TypeError, match="stats must be LatencyStats"):
+        RESULTS[0].with_latency(3.0)
 
 
 # Validation and test rankings disagree: "t" has the best test scores, "v" the best validation scores.

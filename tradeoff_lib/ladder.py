@@ -28,7 +28,7 @@ from .metrics import accuracy, f1_score
 from .recipe import Recipe, train_recipe
 from .training import History, predict
 
-__all__ = ["KNOBS", "Rung", "changed_knobs", "climb", "validation_scores"]
+__all__ = ["KNOBS", "Rung", "changed_knobs", "climb", "rung_table", "validation_scores"]
 
 KNOBS = {"width": "width", "epochs": "epochs", "lr": "learning rate", "schedule": "schedule",
          "early_stopping": "early stopping", "augmentation": "augmentation", "temperature": "distillation",
@@ -68,24 +68,26 @@ def validation_scores(model: nn.Module, splits: Splits) -> tuple[float, float]:
     return accuracy(y_true, y_pred), f1_score(y_true, y_pred, num_classes=splits.info.num_classes)
 
 
-def climb(start: Recipe, steps: Sequence[tuple[str, dict[str, Any]]], splits: Splits, *,
+def climb(start: Recipe | Rung, steps: Sequence[tuple[str, dict[str, Any]]], splits: Splits, *,
           teacher: nn.Module | None = None, seed: int = 0, min_gain: float = 0.0, progress: bool = False,
           start_name: str = "start") -> list[Rung]:
     """Train ``start``, then each step's one change on top of the last kept recipe; keep what pays on validation.
 
     Args:
+        start: a ``Recipe`` to train first, or a ``Rung`` of an earlier ladder to continue from
+            (not trained again).
         steps: ``[(name, {field: value, ...}), ...]``; each must change exactly one knob
             (``ValueError`` otherwise, naming the step and the knobs it changed).
         teacher: the trained teacher for a step that sets ``temperature`` (distillation).
         min_gain: a step is kept when its validation macro-F1 beats the best so far by more than this.
 
     Returns:
-        One ``Rung`` per recipe trained (the start first, with ``knob="start"`` and ``kept=True``).
+        One ``Rung`` per recipe (the start first: a given ``Rung`` as it is, else ``knob="start"``, ``kept=True``).
     """
-    check_type("start", start, Recipe)
+    check_type("start", start, (Recipe, Rung))
     check_type("steps", steps, (list, tuple))
     check_float("min_gain", min_gain, low=0.0)
-    planned, current = [], start
+    planned, current = [], start.recipe if isinstance(start, Rung) else start
     for step in steps:
         if not (isinstance(step, (tuple, list)) and len(step) == 2 and isinstance(step[1], dict)):
             raise TypeError(f"steps must hold (name, {{field: value}}) pairs, got {step!r}")
@@ -99,8 +101,11 @@ def climb(start: Recipe, steps: Sequence[tuple[str, dict[str, Any]]], splits: Sp
         needs_teacher = recipe.temperature is not None
         return train_recipe(recipe, splits, teacher=teacher if needs_teacher else None, seed=seed, progress=progress)
 
-    model, history = train(start)
-    best = Rung(start_name, start, "start", *validation_scores(model, splits), True, model, history)
+    if isinstance(start, Rung):
+        best = start
+    else:
+        model, history = train(start)
+        best = Rung(start_name, start, "start", *validation_scores(model, splits), True, model, history)
     rungs = [best]
     for name, changes, knob in planned:
         recipe = best.recipe.replace(**changes)
@@ -112,3 +117,20 @@ def climb(start: Recipe, steps: Sequence[tuple[str, dict[str, Any]]], splits: Sp
         if kept:
             best = rung
     return rungs
+
+
+def rung_table(rungs: Sequence[Rung]):
+    """A pandas DataFrame of a ladder: each rung's knob, recipe, validation scores, the gain over the
+    best kept rung before it (in points of validation F1) and whether it was kept."""
+    import pandas as pd
+
+    rows, best = [], None
+    for r in rungs:
+        check_type("rungs", r, Rung)
+        rows.append({"rung": r.name, "knob": r.knob, "recipe": r.recipe.describe(), "val_acc": round(r.val_accuracy, 4),
+                     "val_f1": round(r.val_f1, 4),
+                     "gain_pts": None if best is None else round(100 * (r.val_f1 - best.val_f1), 2),
+                     "kept": r.kept, "epochs_run": len(r.history)})
+        if r.kept:
+            best = r
+    return pd.DataFrame(rows)

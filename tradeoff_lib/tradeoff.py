@@ -80,6 +80,12 @@ class Result:
     def replace(self, **changes) -> "Result":
         return dataclasses.replace(self, **changes)
 
+    def with_latency(self, stats: LatencyStats) -> "Result":
+        """The same result with the latencies of another measurement (e.g. the finalists' re-timing run)."""
+        check_type("stats", stats, LatencyStats)
+        return self.replace(latency_p50_ms=stats.p50_ms, latency_p99_ms=stats.p99_ms, latency_max_ms=stats.max_ms,
+                            threads=stats.threads)
+
 
 def measure(model: nn.Module, splits, *, name: str, technique: str, notebook: str,
             latency: LatencyStats | None = None, flops_model: nn.Module | None = None,
@@ -202,7 +208,8 @@ def budget_sweep(results: Iterable[Result], budgets_ms: Sequence[float], *, late
 
 
 def step_table(steps: Sequence[Result], *, latency: str = "latency_p50_ms"):
-    """What each step of a ladder contributed: latency, F1, size and their changes from the step before.
+    """What each step of a ladder contributed: latency, validation F1 (what a step is judged by), test F1
+    (reported), size, and their changes from the step before.
 
     ``steps`` are ordered (baseline first); each row reports the step's values, the change
     against the previous step and the cumulative speedup and size ratio against the first.
@@ -217,6 +224,8 @@ def step_table(steps: Sequence[Result], *, latency: str = "latency_p50_ms"):
     for prev, r in zip([None] + steps[:-1], steps):
         rows.append({"step": r.name, "latency_ms": round(getattr(r, latency), 3),
                      "d_latency_ms": None if prev is None else round(getattr(r, latency) - getattr(prev, latency), 3),
+                     "val_f1": round(r.val_f1, 4),
+                     "d_val_f1_pts": None if prev is None else round(100 * (r.val_f1 - prev.val_f1), 2),
                      "f1": round(r.f1, 4), "d_f1_pts": None if prev is None else round(100 * (r.f1 - prev.f1), 2),
                      "size_kb": round(r.size_bytes / 1024, 1),
                      "speedup_vs_first": round(getattr(first, latency) / getattr(r, latency), 2),
