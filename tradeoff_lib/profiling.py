@@ -99,8 +99,12 @@ def _best_seconds(fn, repeats: int) -> float:
     return best
 
 
-def peak_gemm_flops(*, n: int = 1024, repeats: int = 5, threads: int = 1) -> float:
-    """Achieved fp32 FLOP/s of an ``n x n`` matrix multiply (``2 n^3`` FLOPs), best of ``repeats``."""
+def peak_gemm_flops(*, n: int = 512, repeats: int = 20, threads: int = 1) -> float:
+    """Achieved fp32 FLOP/s of an ``n x n`` matrix multiply (``2 n^3`` FLOPs), best of ``repeats``.
+
+    The best call estimates the peak: on a shared machine most calls are slowed by others, and a
+    short call (``n = 512``: a few ms) is more likely to run undisturbed than a long one.
+    """
     check_int("n", n, min_value=1)
     check_int("repeats", repeats, min_value=1)
     a, b = torch.randn(n, n), torch.randn(n, n)
@@ -110,8 +114,11 @@ def peak_gemm_flops(*, n: int = 1024, repeats: int = 5, threads: int = 1) -> flo
     return 2 * n**3 / seconds
 
 
-def memory_bandwidth(*, megabytes: int = 256, repeats: int = 5, threads: int = 1) -> float:
-    """Achieved bytes/s of copying a ``megabytes`` fp32 tensor (read + write: 2x its size), best of ``repeats``."""
+def memory_bandwidth(*, megabytes: int = 128, repeats: int = 10, threads: int = 1) -> float:
+    """Achieved bytes/s of copying a ``megabytes`` fp32 tensor (read + write: 2x its size), best of ``repeats``.
+
+    Choose ``megabytes`` well above the last-level cache, or the copy measures the cache.
+    """
     check_int("megabytes", megabytes, min_value=1)
     check_int("repeats", repeats, min_value=1)
     src = torch.ones(megabytes * 2**20 // 4)

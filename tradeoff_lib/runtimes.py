@@ -46,15 +46,22 @@ class RuntimeUnavailableError(RuntimeError):
 
 
 class CompiledModel(nn.Module):
-    """``torch.compile`` of a copy of a model; ``inner`` keeps the eager copy (its parameters count)."""
+    """``torch.compile`` of a copy of a model; ``inner`` keeps the eager copy (its parameters count).
+
+    The graph is compiled for batch 1 (the real-time case): a bigger batch runs as batch-1 calls,
+    so evaluating on the test set reuses the compiled graph instead of recompiling (or, for a
+    PT2E graph that is specialized to batch 1, failing).
+    """
 
     def __init__(self, model: nn.Module):
         super().__init__()
         self.inner = model
-        self._compiled = torch.compile(model, backend="inductor")
+        self._compiled = torch.compile(model, backend="inductor", dynamic=False)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self._compiled(x)
+        if len(x) == 1:
+            return self._compiled(x)
+        return torch.cat([self._compiled(sample) for sample in x.split(1)])
 
     def train(self, mode: bool = True) -> CompiledModel:
         """Only this wrapper's flag: the compiled graph stays in eval mode (an exported graph refuses ``.eval()``)."""
@@ -83,6 +90,7 @@ class OrtModel(nn.Module):
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         self.session = ort.InferenceSession(str(self.path), options, providers=["CPUExecutionProvider"])
         self.input_name = self.session.get_inputs()[0].name
+        self._size = self.path.stat().st_size  # read now: the file may be replaced later, the session is not
         self.__dict__["_source"] = source  # not a submodule: its weights are not in this model's state_dict
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -90,8 +98,8 @@ class OrtModel(nn.Module):
         return torch.from_numpy(self.session.run(None, {self.input_name: array})[0])
 
     def serialized_size_bytes(self) -> int:
-        """Bytes of the ``.onnx`` file this session runs."""
-        return self.path.stat().st_size
+        """Bytes of the ``.onnx`` file this session runs (as loaded)."""
+        return self._size
 
     def parameter_source(self) -> nn.Module | None:
         """The eager model that was exported (None if unknown)."""
