@@ -212,8 +212,13 @@ def onnxruntime_int8(model: nn.Module, calibration: Iterable, example_input: tor
     first ``num_batches`` set the activation ranges (min/max). The float model is
     exported, pre-processed (shape inference, BN folding) and quantized to ``path``.
     """
-    from onnxruntime.quantization import (CalibrationDataReader, QuantFormat, QuantType, quant_pre_process,
-                                          quantize_static)
+    from onnxruntime.quantization import (
+        CalibrationDataReader,
+        QuantFormat,
+        QuantType,
+        quant_pre_process,
+        quantize_static,
+    )
 
     check_module("model", model)
     check_int("num_batches", num_batches, min_value=1)
@@ -272,9 +277,9 @@ def pt2e_int8(model: nn.Module, calibration: Iterable, example_input: torch.Tens
             with torch.inference_mode():
                 out(x)
     except Exception as exc:
+        reason = (str(exc).strip().splitlines() or [""])[0][:200]
         raise RuntimeUnavailableError(f"PT2E int8 is unavailable for {type(model).__name__}: "
-                                      f"{type(exc).__name__}: {str(exc).strip().splitlines()[0][:200] if str(exc).strip() else ''}"
-                                      ) from exc
+                                      f"{type(exc).__name__}: {reason}") from exc
     return mark_applied(out.eval(), "runtime", runtime="pt2e int8", compile_time_s=time.perf_counter() - start)
 
 

@@ -40,8 +40,8 @@ import itertools
 import logging
 import re
 import warnings
-from contextlib import contextmanager
 from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 
 import torch
 from torch import nn
