@@ -134,7 +134,9 @@ def traffic_bytes(model: nn.Module, x: torch.Tensor, *, weight_bytes: int | None
 
     ``weight_bytes`` overrides the weights' size (e.g. ``tl.size_bytes`` of an int8 copy of
     ``model``); ``activation_bytes`` is bytes per activation element (4 for fp32, 1 for int8).
-    A lower bound on real traffic: it assumes each tensor crosses memory once.
+    An estimate, not a bound: each tensor is counted once, as if it crossed main memory. A
+    runtime that fuses layers keeps intermediate feature maps in registers or cache and moves
+    less (its point can land above the roof); a model that re-reads tensors moves more.
     """
     check_module("model", model)
     check_tensor("x", x)
