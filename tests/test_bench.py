@@ -23,6 +23,7 @@ def test_quick_benchmark_writes_a_consistent_report(tmp_path, capsys):
     assert abs(by_name["unstructured -50% (CNN)"]["size_ratio"] - 1) < 0.05  # zeros are still stored
     for model in ("CNN", "ResNet-18"):  # other runtimes, timed in the same interleaved run
         assert by_name[f"onnxruntime fp32 ({model})"]["export_time_s"] > 0
+        assert by_name[f"torchscript frozen ({model})"]["size_ratio"] > 0.9
         assert by_name[f"onnxruntime int8 ({model})"]["size_ratio"] > 2.5
         path = by_name[f"int8 auto / onnxruntime int8 ({model})"]
         assert path["method"] in ("fx_static", "onnxruntime_int8")

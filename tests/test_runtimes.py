@@ -95,6 +95,15 @@ def test_onnxruntime_int8_is_smaller_and_close(cnn, calib, x, tmp_path):
         R.onnxruntime_int8(cnn, [], x[:1], path=tmp_path / "e.onnx")
 
 
+def test_frozen_torchscript_matches_eager(cnn, x):
+    frozen = R.freeze_model(cnn, x[:1])
+    assert tl.applied(frozen)[-1]["runtime"] == "torchscript frozen"
+    assert R.check_outputs(cnn, frozen, x, atol=1e-4) < 1e-4
+    assert tl.count_params(frozen) == tl.count_params(cnn) and tl.size_bytes(frozen) > 4 * tl.count_params(cnn) * 0.9
+    with pytest.raises(R.RuntimeUnavailableError, match="DataDependent cannot be frozen"):
+        R.freeze_model(DataDependent().eval(), torch.ones(2, 4))
+
+
 def test_check_outputs_catches_wrong_shapes_and_bad_arguments(cnn, x):
     with pytest.raises(AssertionError, match="shapes differ"):
         R.check_outputs(cnn, nn.Sequential(nn.Flatten()), x)

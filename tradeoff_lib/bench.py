@@ -11,9 +11,9 @@ so each ratio compares models measured under the same machine conditions. Accura
 changes are on the 1,000-image test set. Each row carries the DESIGN.md target and
 whether this run met it. Speed is never a unit test; this script is where targets live.
 
-Other runtimes (ONNX Runtime fp32/int8, ``torch.compile``; not in ``--quick``) are timed
-in the same interleaved runs, with their export/compile seconds. Two rows check the
-package's int8 advice: ``int8 auto / onnxruntime int8`` (p50 of ``quantize_int8(method="auto")``
+Other runtimes (frozen TorchScript, ONNX Runtime fp32/int8, and ``torch.compile`` except in
+``--quick``) are timed in the same interleaved runs, with their export/compile seconds.
+Two rows check the package's int8 advice: ``int8 auto / onnxruntime int8`` (p50 of ``quantize_int8(method="auto")``
 over ONNX Runtime int8; target <= 1.1) and ``int8 auto without torch.ao (ResNet-18)``
 (the speedup when the deprecated ``torch.ao.quantization`` is gone).
 
@@ -73,11 +73,13 @@ def _row(name: str, base_stats, stats, base_size: int, size: int, base_acc: floa
 
 
 def _runtimes(model, x, calib, *, threads: int, compile: bool, num_batches: int) -> tuple[dict, dict]:
-    """ONNX Runtime fp32/int8 (and torch.compile) copies of ``model``, and their export/compile seconds."""
+    """Frozen TorchScript, ONNX Runtime fp32/int8 (and torch.compile) copies of ``model``, and their
+    export/compile seconds."""
     from . import runtimes
     from .applied import applied
 
-    models = {"ort": runtimes.onnxruntime_model(model, x, threads=threads),
+    models = {"frozen": runtimes.freeze_model(model, x),
+              "ort": runtimes.onnxruntime_model(model, x, threads=threads),
               "ort int8": runtimes.onnxruntime_int8(model, calib, x, threads=threads, num_batches=num_batches)}
     if compile:
         models["compiled"] = runtimes.compile_model(model, x)
@@ -130,6 +132,7 @@ def bench_cnn(*, width: int, epochs: int, seed: int, threads: int, repeats: int,
         row("channels -50% + fine-tune (CNN)", "channels", fine_tune_epochs=fine_tune_epochs),
         row("unstructured -50% (CNN)", "sparse", note="dense kernels multiply the zeros"),
         row("low-rank classifier r=16 + head fine-tune (CNN)", "lowrank"),
+        row("torchscript frozen (CNN)", "frozen", export_time_s=cost["frozen"]),
         row("onnxruntime fp32 (CNN)", "ort", export_time_s=cost["ort"]),
         row("onnxruntime int8 (CNN)", "ort int8", export_time_s=cost["ort int8"]),
         *([row("torch.compile (CNN)", "compiled", compile_time_s=cost["compiled"])] if compile else []),
@@ -163,6 +166,7 @@ def bench_resnet18(*, threads: int, repeats: int, seed: int, compile: bool = Tru
     return [row("int8 static (ResNet-18)", "int8", method=method),
             row("int8 auto without torch.ao (ResNet-18)", "no torch.ao", method=applied(no_ao)[-1]["method"]),
             row("channels -50% (ResNet-18)", "channels", note="random weights: latency only"),
+            row("torchscript frozen (ResNet-18)", "frozen", export_time_s=cost["frozen"]),
             row("onnxruntime fp32 (ResNet-18)", "ort", export_time_s=cost["ort"]),
             row("onnxruntime int8 (ResNet-18)", "ort int8", export_time_s=cost["ort int8"]),
             *([row("torch.compile (ResNet-18)", "compiled", compile_time_s=cost["compiled"])] if compile else []),

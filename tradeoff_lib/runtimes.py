@@ -4,6 +4,7 @@ Every function takes an eager PyTorch model and returns a **new** ``nn.Module`` 
 ``forward(x) -> Tensor`` runs the model elsewhere, so ``tl.measure_latency``,
 ``tl.compare_latency``, ``tl.measure`` and ``tl.predict`` work unchanged:
 
+- ``freeze_model``: a traced, frozen TorchScript graph (BatchNorm folded into the convs).
 - ``compile_model``: ``torch.compile`` (inductor); the first call compiles (timed).
 - ``onnxruntime_model``: export to ONNX (``torch.onnx.export(..., dynamo=False)``, with a
   dynamic batch axis) and run an ONNX Runtime ``InferenceSession`` with its threads set
@@ -37,7 +38,7 @@ from ._checks import check_float, check_int, check_module, check_tensor
 from .applied import ATTRIBUTE, mark_applied
 from .cost import clone_model
 
-RUNTIMES = ("eager", "torch.compile", "onnxruntime", "onnxruntime int8", "pt2e int8")
+RUNTIMES = ("eager", "torchscript frozen", "torch.compile", "onnxruntime", "onnxruntime int8", "pt2e int8")
 """Names accepted by ``runtime_variants(include=...)``."""
 
 
@@ -110,6 +111,56 @@ class OrtModel(nn.Module):
         if ATTRIBUTE in self.__dict__:
             new.__dict__[ATTRIBUTE] = self.__dict__[ATTRIBUTE]
         return new.train(self.training)
+
+
+class FrozenModel(nn.Module):
+    """A traced, frozen TorchScript graph (weights folded in as constants, conv+BN folded)."""
+
+    def __init__(self, scripted, source: nn.Module):
+        super().__init__()
+        self.__dict__["_scripted"] = scripted  # not a submodule: its constants are not parameters
+        self.__dict__["_source"] = source
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self._scripted(x)
+
+    def serialized_size_bytes(self) -> int:
+        """Bytes of the saved TorchScript file."""
+        import io
+
+        buffer = io.BytesIO()
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", FutureWarning)  # TorchScript is deprecated in favour of torch.export
+            torch.jit.save(self._scripted, buffer)
+        return buffer.getbuffer().nbytes
+
+    def parameter_source(self) -> nn.Module:
+        """The eager model that was traced."""
+        return self._source
+
+
+def freeze_model(model: nn.Module, example_input: torch.Tensor) -> nn.Module:
+    """``torch.jit.trace`` + ``torch.jit.freeze`` + ``optimize_for_inference`` of a copy of ``model``.
+
+    Freezing inlines the weights as constants and folds BatchNorm into the convolutions. The
+    time of tracing and freezing is ``tl.applied(out)[-1]["export_time_s"]``. A model whose
+    trace may be wrong (the tracer warns) raises ``RuntimeUnavailableError``.
+    """
+    check_module("model", model)
+    x = _check_input(example_input)
+    start = time.perf_counter()
+    try:
+        with warnings.catch_warnings(), torch.no_grad():
+            warnings.simplefilter("ignore")  # TorchScript's deprecation notices
+            warnings.simplefilter("error", torch.jit.TracerWarning)
+            traced = torch.jit.trace(clone_model(model).eval(), (x,))
+            frozen = torch.jit.optimize_for_inference(torch.jit.freeze(traced))
+    except Exception as exc:
+        raise RuntimeUnavailableError(f"{type(model).__name__} cannot be frozen as TorchScript: "
+                                      f"{type(exc).__name__}: {(str(exc).strip().splitlines() or [''])[0][:200]}"
+                                      ) from exc
+    out = FrozenModel(frozen, model).eval()
+    return mark_applied(out, "runtime", runtime="torchscript frozen", export_time_s=time.perf_counter() - start)
 
 
 def _check_input(example_input) -> torch.Tensor:
@@ -322,6 +373,7 @@ def runtime_variants(model: nn.Module, example_input: torch.Tensor, *, calibrati
     out_dir = Path(tempfile.mkdtemp(prefix="tradeoff-onnx-") if out_dir is None else out_dir)
     builders = {
         "eager": lambda: mark_applied(clone_model(model).eval(), "runtime", runtime="eager"),
+        "torchscript frozen": lambda: freeze_model(model, x),
         "torch.compile": lambda: compile_model(model, x),
         "onnxruntime": lambda: onnxruntime_model(model, x, threads=threads, path=out_dir / "model.onnx"),
         "onnxruntime int8": lambda: onnxruntime_int8(model, calibration, x, threads=threads,
