@@ -116,22 +116,24 @@ class OrtModel(nn.Module):
 class FrozenModel(nn.Module):
     """A traced, frozen TorchScript graph (weights folded in as constants, conv+BN folded)."""
 
-    def __init__(self, scripted, source: nn.Module):
+    def __init__(self, scripted, source: nn.Module, saveable=None):
         super().__init__()
         self.__dict__["_scripted"] = scripted  # not a submodule: its constants are not parameters
+        self.__dict__["_saveable"] = scripted if saveable is None else saveable
         self.__dict__["_source"] = source
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self._scripted(x)
 
     def serialized_size_bytes(self) -> int:
-        """Bytes of the saved TorchScript file."""
+        """Bytes of the saved frozen TorchScript file (before ``optimize_for_inference``, whose
+        pre-packed oneDNN weights are not serialized)."""
         import io
 
         buffer = io.BytesIO()
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", FutureWarning)  # TorchScript is deprecated in favour of torch.export
-            torch.jit.save(self._scripted, buffer)
+            torch.jit.save(self._saveable, buffer)
         return buffer.getbuffer().nbytes
 
     def parameter_source(self) -> nn.Module:
@@ -154,12 +156,13 @@ def freeze_model(model: nn.Module, example_input: torch.Tensor) -> nn.Module:
             warnings.simplefilter("ignore")  # TorchScript's deprecation notices
             warnings.simplefilter("error", torch.jit.TracerWarning)
             traced = torch.jit.trace(clone_model(model).eval(), (x,))
-            frozen = torch.jit.optimize_for_inference(torch.jit.freeze(traced))
+            frozen = torch.jit.freeze(traced)
+            optimized = torch.jit.optimize_for_inference(torch.jit.freeze(traced))
     except Exception as exc:
         raise RuntimeUnavailableError(f"{type(model).__name__} cannot be frozen as TorchScript: "
                                       f"{type(exc).__name__}: {(str(exc).strip().splitlines() or [''])[0][:200]}"
                                       ) from exc
-    out = FrozenModel(frozen, model).eval()
+    out = FrozenModel(optimized, model, saveable=frozen).eval()
     return mark_applied(out, "runtime", runtime="torchscript frozen", export_time_s=time.perf_counter() - start)
 
 
