@@ -202,12 +202,12 @@ def plot_roofline(table: pd.DataFrame, peak_flops: float, bandwidth: float, *, a
     xs = np.logspace(np.log10(lo), np.log10(hi), 200)
     ax.loglog(xs, np.minimum(peak_flops, xs * bandwidth) / 1e9, color="black", lw=1.5,
               label=f"roof: {peak_flops / 1e9:.0f} GFLOP/s, {bandwidth / 1e9:.1f} GB/s")
-    for _, row in table.iterrows():
-        ax.scatter(row["intensity"], row["achieved_gflops"], s=40, zorder=3)
-        ax.annotate(f"{row['variant']} ({row['of_bound']:.0%})", (row["intensity"], row["achieved_gflops"]),
-                    textcoords="offset points", xytext=(5, -10), fontsize=8)
+    markers = "osD^vP*Xh<>"
+    for k, (_, row) in enumerate(table.iterrows()):  # a legend, not annotations: close points stay readable
+        ax.scatter(row["intensity"], row["achieved_gflops"], s=45, zorder=3, marker=markers[k % len(markers)],
+                   label=f"{row['variant']} ({row['of_bound']:.0%} of roof)")
     ax.set_xlabel("arithmetic intensity (FLOPs / byte moved)")
     ax.set_ylabel("achieved GFLOP/s")
     ax.set_title(title)
-    ax.legend(loc="lower right", fontsize=8)
+    ax.legend(loc="lower right", fontsize=7)
     return ax
