@@ -52,6 +52,12 @@ _RULES: dict[str, Callable[[str, Any], Any]] = {
     "ACCURACY_TOLERANCE": lambda n, v: check_float(n, v, low=0.0, high=1.0, high_inclusive=False),
     "REPORT_DIR": lambda n, v: v if v is None else check_type(n, v, (str, Path)),
     "PROGRESS": lambda n, v: check_type(n, v, bool),
+    "RESNET_REPEATS": lambda n, v: check_int(n, v, min_value=2),
+    "CALIBRATION_BATCHES": lambda n, v: check_int(n, v, min_value=1),
+    "CHANNEL_AMOUNT": lambda n, v: check_float(n, v, low=0.0, high=1.0, high_inclusive=False),
+    "GEMM_SIZE": lambda n, v: check_int(n, v, min_value=64),
+    "COPY_MB": lambda n, v: check_int(n, v, min_value=8),
+    "COMPILE": lambda n, v: check_type(n, v, bool),
 }
 
 
