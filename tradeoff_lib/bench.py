@@ -29,7 +29,8 @@ from .data import load_splits, train_loader
 from .latency import compare_latency
 from .models import BASELINE_WIDTH, make_cnn
 from .notebook import REPO_ROOT, environment_info
-from .training import atomic_write_bytes, evaluate, fit, train_classifier
+from .io import atomic_write_bytes
+from .training import evaluate, fit, train_classifier
 
 TARGETS = {  # DESIGN.md section 6: (metric, comparison, threshold)
     "int8 static (ResNet-18)": [("speedup_b1", ">=", 2.0), ("size_ratio", ">=", 3.5)],

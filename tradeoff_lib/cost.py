@@ -22,6 +22,7 @@ from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
 from ._checks import check_module, check_tensor
+from .modes import eval_mode
 
 
 def _packed(model: nn.Module):
@@ -90,14 +91,9 @@ def count_flops(model: nn.Module, example_input: torch.Tensor) -> int:
     """
     check_module("model", model)
     check_tensor("example_input", example_input)
-    was_training = model.training
-    model.eval()
-    try:
-        counter = FlopCounterMode(display=False)
-        with counter, torch.inference_mode():
-            model(example_input)
-    finally:
-        model.train(was_training)
+    counter = FlopCounterMode(display=False)
+    with eval_mode(model), counter, torch.inference_mode():
+        model(example_input)
     return int(counter.get_total_flops())
 
 

@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from .notebook import REPO_ROOT, check_parameters, environment_info
-from .training import atomic_write_bytes
+from .io import atomic_write_bytes
 
 NOTEBOOK_DIR = REPO_ROOT / "notebooks"
 DEFAULT_OUT = REPO_ROOT / "reports"
