@@ -10,7 +10,9 @@
   so MACs = FLOPs / 2). It counts matrix multiplies and convolutions, which
   dominate the cost of these models.
 
-Used in: ``notebooks/00_measuring_realtime_and_accuracy.ipynb`` and every later notebook.
+Used in: ``notebooks/01_compression_lowrank.ipynb``, ``notebooks/02_quantization.ipynb``,
+``notebooks/03_pruning.ipynb``, ``notebooks/07_multitask_learning.ipynb``,
+``notebooks/08_knowledge_distillation.ipynb``.
 """
 from __future__ import annotations
 

@@ -8,7 +8,7 @@ offline, that request fails at once with a message that says how to get them.
 Images are kept in memory as float tensors in [0, 1]; each dataset normalizes
 with the *training* split's per-channel mean and std after any augmentation.
 
-Used in: every notebook (``notebooks/00_measuring_realtime_and_accuracy.ipynb`` first).
+Used in: every notebook.
 """
 from __future__ import annotations
 

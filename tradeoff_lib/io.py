@@ -3,7 +3,8 @@
 Ledger, headline, checkpoints, plots and the benchmark's JSON all go through these two
 functions, so that an interrupted run (Ctrl-C, a killed kernel) leaves no torn file.
 
-Used in: every notebook, through the ledger, the checkpoints and the plots.
+Used in: the ledger, the headline, checkpoints, the report and the benchmark; no notebook calls it
+directly.
 """
 from __future__ import annotations
 

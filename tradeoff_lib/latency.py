@@ -19,7 +19,7 @@ falsify that (one miss is enough); it never proves it, because the worst case ma
 simply not have happened yet. Soft real-time: a small fraction of misses is
 acceptable; ``deadline_verdict(..., mode="soft", tolerance=0.01)`` allows 1 %.
 
-Used in: ``notebooks/00_measuring_realtime_and_accuracy.ipynb`` and every later notebook.
+Used in: every notebook but ``02_quantization``.
 """
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """Helpers for the notebooks: parameter checks, the report folder, showing source, environment facts.
 
-Used in: every notebook (the set-up cell after the parameters).
+Used in: every notebook.
 """
 from __future__ import annotations
 

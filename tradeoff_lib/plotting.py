@@ -3,7 +3,7 @@
 Every function draws on a Matplotlib ``Axes`` (a new figure if none is given),
 returns the ``Figure``, and with ``path`` also saves a PNG (atomically).
 
-Used in: ``notebooks/00_measuring_realtime_and_accuracy.ipynb`` and every later notebook.
+Used in: every notebook.
 """
 from __future__ import annotations
 

@@ -9,7 +9,7 @@ Pareto front: a model is on the front if no other model is both at least as fast
 and at least as accurate (and strictly better in one of the two). Only models on
 the front are worth shipping; which one depends on the latency budget.
 
-Used in: ``notebooks/00_measuring_realtime_and_accuracy.ipynb`` and every later notebook.
+Used in: every notebook.
 """
 from __future__ import annotations
 

@@ -5,7 +5,7 @@ technique notebooks use: ``step_fn`` replaces the loss computation (distillation
 multi-task), ``scheduler`` adjusts the learning rate, and ``callbacks`` can stop
 training early (see ``techniques/early_stopping.py``).
 
-Used in: ``notebooks/00_measuring_realtime_and_accuracy.ipynb`` and every later notebook.
+Used in: every notebook but ``07_multitask_learning``.
 """
 from __future__ import annotations
 

@@ -14,7 +14,7 @@ the teacher is frozen and the training images are not augmented here, its logits
 computed once (``teacher_logits``) and reused by every student run instead of running
 the teacher on every batch.
 
-Used in: notebooks/08_knowledge_distillation.ipynb
+Used in: ``notebooks/08_knowledge_distillation.ipynb``.
 """
 from __future__ import annotations
 

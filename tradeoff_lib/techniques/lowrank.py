@@ -18,7 +18,7 @@ The rank of each layer is chosen either directly (``rank=r``) or by the fraction
 singular-value *energy* kept: the smallest ``r`` with
 ``sum_{i<=r} s_i^2 >= energy * sum_i s_i^2``.
 
-Used in: ``notebooks/01_compression_lowrank.ipynb``.
+Used in: ``notebooks/01_compression_lowrank.ipynb``, ``notebooks/10_capstone_balancing.ipynb``.
 """
 from __future__ import annotations
 

@@ -14,7 +14,7 @@ two separate networks need two passes. The total loss is a weighted sum:
 The L1 term drives many head weights towards zero: each head then reads only some of
 the shared features (``weight_sparsity``, ``features_used``).
 
-Used in: notebooks/07_multitask_learning.ipynb
+Used in: ``notebooks/07_multitask_learning.ipynb``.
 """
 from __future__ import annotations
 

@@ -21,7 +21,7 @@ Back ends, measured on an x86 CPU with torch 2.14 / torchao 0.18 (see notebook 0
 ``quantize_int8(..., method="auto")`` uses the first of these that is available and
 works, so the package never depends on the deprecated API alone.
 
-Used in: ``notebooks/02_quantization.ipynb``.
+Used in: ``notebooks/02_quantization.ipynb``, ``notebooks/10_capstone_balancing.ipynb``.
 """
 from __future__ import annotations
 
