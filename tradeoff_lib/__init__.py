@@ -6,23 +6,69 @@ and each technique lives in ``tradeoff_lib.techniques``.
 """
 from .applied import applied
 from .cost import clone_model, count_flops, count_macs, count_nonzero_params, count_params, size_bytes
-from .data import (DATASETS, ArrayDataset, DatasetInfo, DatasetUnavailableError, Splits, load_splits,
-                   make_loaders, stratified_subset, train_loader)
+from .data import (
+                   DATASETS,
+                   ArrayDataset,
+                   DatasetInfo,
+                   DatasetUnavailableError,
+                   Splits,
+                   load_splits,
+                   make_loaders,
+                   stratified_subset,
+                   train_loader,
+)
 from .exercises import check_exercise, list_exercises
-from .latency import (DeadlineVerdict, LatencyStats, compare_latency, deadline_verdict, frame_budget_ms,
-                      measure_latency, num_threads, throughput)
-from .metrics import (ConfidenceInterval, accuracy, bootstrap_ci, classification_summary, confusion_matrix,
-                      f1_score, precision, recall)
-from .modes import eval_mode
+from .latency import (
+                   DeadlineVerdict,
+                   LatencyStats,
+                   compare_latency,
+                   deadline_verdict,
+                   frame_budget_ms,
+                   measure_latency,
+                   num_threads,
+                   throughput,
+)
+from .metrics import (
+                   ConfidenceInterval,
+                   accuracy,
+                   bootstrap_ci,
+                   classification_summary,
+                   confusion_matrix,
+                   f1_score,
+                   precision,
+                   recall,
+)
 from .models import BASELINE_WIDTH, CNN_WIDTHS, MLP, SmallCNN, make_cnn, make_mlp
+from .modes import eval_mode
 from .notebook import check_parameters, environment_info, report_dir, show_source
-from .plotting import (plot_budget_sweep, plot_history, plot_latency_histogram, plot_steps, plot_tradeoff,
-                       save_figure)
+from .plotting import plot_budget_sweep, plot_history, plot_latency_histogram, plot_steps, plot_tradeoff, save_figure
 from .recipe import Recipe, train_recipe
-from .tradeoff import (Ledger, Result, budget_sweep, fastest_within, measure, pareto_front, ratio, results_table,
-                       save_headline, select, step_table)
-from .training import (History, classification_step, course_baseline, evaluate, fit, load_checkpoint, predict,
-                       save_checkpoint, seed_everything, train_classifier, train_model)
+from .tradeoff import (
+                   Ledger,
+                   Result,
+                   budget_sweep,
+                   fastest_within,
+                   measure,
+                   pareto_front,
+                   ratio,
+                   results_table,
+                   save_headline,
+                   select,
+                   step_table,
+)
+from .training import (
+                   History,
+                   classification_step,
+                   course_baseline,
+                   evaluate,
+                   fit,
+                   load_checkpoint,
+                   predict,
+                   save_checkpoint,
+                   seed_everything,
+                   train_classifier,
+                   train_model,
+)
 
 __version__ = "0.1.0"
 

@@ -28,10 +28,10 @@ import torch
 
 from .cost import size_bytes
 from .data import load_splits, train_loader
+from .io import atomic_write_bytes
 from .latency import compare_latency
 from .models import BASELINE_WIDTH, make_cnn
 from .notebook import REPO_ROOT, environment_info
-from .io import atomic_write_bytes
 from .training import evaluate, fit, train_classifier
 
 # What the course is built to deliver, per benchmark row: (metric, comparison, threshold).
@@ -84,7 +84,8 @@ def _row(name: str, base_stats, stats, base_size: int, size: int, base_acc: floa
     checks = []
     for metric, op, threshold in TARGETS.get(name, []):
         value = row[metric]
-        checks.append({"metric": metric, "op": op, "threshold": threshold, "target": f"{op} {threshold}", "value": value,
+        checks.append({"metric": metric, "op": op, "threshold": threshold, "target": f"{op} {threshold}",
+                       "value": value,
                        "met": value is not None and _met(value, op, threshold)})
     row["targets"] = checks
     return row

@@ -24,8 +24,8 @@ import time
 from pathlib import Path
 from typing import Any, Sequence
 
-from .notebook import REPO_ROOT, check_parameters, environment_info
 from .io import atomic_write_bytes
+from .notebook import REPO_ROOT, check_parameters, environment_info
 
 NOTEBOOK_DIR = REPO_ROOT / "notebooks"
 DEFAULT_OUT = REPO_ROOT / "reports"

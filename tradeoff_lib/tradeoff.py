@@ -24,9 +24,9 @@ from torch import nn
 
 from ._checks import check_choice, check_float, check_module, check_type
 from .cost import count_flops, count_nonzero_params, count_params, size_bytes
+from .io import atomic_write_bytes
 from .latency import LatencyStats, measure_latency
 from .metrics import accuracy, bootstrap_ci
-from .io import atomic_write_bytes
 from .training import predict
 
 LEDGER_NAME = "ledger.csv"

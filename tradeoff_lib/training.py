@@ -299,7 +299,8 @@ def train_classifier(build: Callable[[], nn.Module], splits, *, epochs: int = 5,
     from .data import make_loaders
 
     check_int("batch_size", batch_size, min_value=1)
-    cacheable = cache_dir is not None and not ({"step_fn", "callbacks", "scheduler", "optimizer", "evaluate_fn"} & set(fit_kwargs))
+    uncacheable = {"step_fn", "callbacks", "scheduler", "optimizer", "evaluate_fn"}
+    cacheable = cache_dir is not None and not (uncacheable & set(fit_kwargs))
     seed_everything(seed)
     model = check_module("build()", build())
     if cacheable:

@@ -24,6 +24,7 @@ def test_quant_range_and_the_xor_pitfall():
 def test_hand_computed_asymmetric_example():
     x = torch.tensor([-1.0, 0.0, 0.5, 2.0])
     qp = fq.compute_qparams(x, 8, symmetric=False)
+    assert isinstance(qp, fq.QuantParams) and (qp.qmin, qp.qmax) == fq.quant_range(8, symmetric=False)
     assert qp.scale.item() == pytest.approx(3 / 255)
     assert qp.zero_point.item() == 85
     q = fq.quantize(x, qp)

@@ -96,6 +96,7 @@ def test_factorize_model_copy_plan_and_only_if_cheaper():
     x = torch.randn(2, 1, 28, 28)
     before = model(x)
     plan = lowrank.lowrank_plan(model, rank=8)
+    assert all(isinstance(p, lowrank.LayerPlan) for p in plan)
     by_name = {p.name: p for p in plan}
     assert list(by_name) == ["features.0", "features.4", "classifier.1", "classifier.3"]
     assert by_name["features.0"].rank == 8 and not by_name["features.0"].factorize  # 8 x 9: break-even 4.2

@@ -179,3 +179,16 @@ def test_bad_input_gives_clear_errors(cnn):
         pruning.iterative_prune_channels(cnn, 0.5, example_input=x, steps=0)
     with pytest.raises(TypeError, match="model must be Module"):
         pruning.channel_counts("cnn")
+
+
+def test_every_scope_and_importance_is_accepted_and_others_are_named(cnn):
+    x = torch.randn(1, 1, 28, 28)
+    for scope in pruning.SCOPES:
+        assert pruning.sparsity(pruning.prune_magnitude(cnn, 0.5, scope=scope)) == pytest.approx(0.5, abs=0.01)
+    counts = {imp: pruning.channel_counts(pruning.prune_channels(cnn, 0.5, example_input=x, importance=imp))
+              for imp in pruning.IMPORTANCES}
+    assert len({tuple(c.items()) for c in counts.values()}) == 1, "the importance picks which channels, not how many"
+    with pytest.raises(ValueError, match="scope must be one of 'layer', 'global'; got 'model'"):
+        pruning.prune_magnitude(cnn, 0.5, scope="model")
+    with pytest.raises(ValueError, match="importance must be one of"):
+        pruning.prune_channels(cnn, 0.5, example_input=x, importance="taylor")

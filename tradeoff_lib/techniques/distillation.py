@@ -26,10 +26,12 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
 from .._checks import check_float, check_int, check_module, check_tensor, check_type
-from ..data import ArrayDataset
-from ..data import train_loader
+from ..data import ArrayDataset, train_loader
 from ..modes import eval_mode
 from ..training import train_model
+
+__all__ = ["soft_targets", "distillation_loss", "teacher_logits", "WithTeacherLogits", "distillation_step",
+           "check_student_teacher", "train_student", "distillation_sweep", "summarize_sweep", "plot_sweep"]
 
 
 def _check_temperature_alpha(temperature, alpha) -> tuple[float, float]:

@@ -42,6 +42,10 @@ LAYERS = (nn.Conv2d, nn.Linear)
 """Layer types whose ``weight`` the model-level functions quantize."""
 
 
+__all__ = ["QuantParams", "quant_range", "compute_qparams", "quantize", "dequantize", "fake_quantize",
+           "quantize_weights", "packed_size_bytes", "float_size_bytes", "FakeQuantize", "prepare_qat", "finalize_qat"]
+
+
 @dataclass(frozen=True)
 class QuantParams:
     """The grid of a quantized tensor: ``scale`` and ``zero_point`` (0-d, or 1-d along ``axis``)."""

@@ -36,6 +36,11 @@ from ..training import History, fit, seed_everything
 SUPPORTED = (nn.Linear, nn.Conv2d)
 
 
+__all__ = ["singular_values", "full_rank", "breakeven_rank", "macs_ratio", "rank_for_energy",
+           "factorize_layer", "factorized_weight", "LayerPlan", "lowrank_plan", "factorize", "approximation_error",
+           "eckart_young_error", "body_features", "fine_tune_head"]
+
+
 def _matrix(layer: nn.Module) -> torch.Tensor:
     """The layer's weight as a 2-D matrix ``out x (in * k * k)``."""
     if isinstance(layer, nn.Linear):

@@ -36,6 +36,12 @@ TASKS = {"digit": 10, "rotation": 4}
 """The course's two tasks and their number of classes."""
 
 
+__all__ = ["TASKS", "MultiTaskDataset", "make_rotation_task", "MultiTaskCNN", "make_multitask_cnn", "SeparateModels",
+           "task_losses", "FixedWeighting", "UncertaintyWeighting", "head_weights", "l1_penalty", "weight_sparsity",
+           "features_used", "zero_small_head_weights", "multitask_step", "predict_tasks", "task_accuracies",
+           "evaluate_tasks", "l1_report", "train_multitask", "task_results"]
+
+
 class MultiTaskDataset(Dataset):
     """Images with one label per task: items are ``(x, {task: label})`` (normalized like ``ArrayDataset``)."""
 

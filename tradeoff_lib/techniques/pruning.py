@@ -36,6 +36,11 @@ SCOPES = ("layer", "global")
 IMPORTANCES = ("l2", "l1", "random")
 
 
+__all__ = ["SCOPES", "IMPORTANCES", "prunable_layers", "magnitude_mask", "prune_magnitude",
+           "make_permanent", "layer_sparsity", "sparsity", "sensitivity_scan", "channel_counts", "prune_channels",
+           "iterative_prune_channels"]
+
+
 def _check_amount(amount) -> float:
     return check_float("amount", amount, low=0.0, high=1.0, high_inclusive=False)
 

@@ -19,6 +19,8 @@ from .._checks import check_int, check_module, check_tensor, check_type
 from ..latency import LatencyStats, compare_latency
 from ..modes import eval_mode
 
+__all__ = ["weight_dtypes", "output_error", "compare_batches", "speedup_rows"]
+
 
 def weight_dtypes(model: nn.Module) -> dict[str, torch.dtype]:
     """The dtype in which each layer stores its weight: ``{layer_name: dtype}``.

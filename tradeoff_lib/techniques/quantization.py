@@ -55,6 +55,11 @@ KNOWN_NOTICES = (
 _NOTICES_SEEN: dict[str, None] = {}
 
 
+__all__ = ["METHODS", "ENGINES", "quiet_deprecations", "notices_seen",
+           "quantized_engine", "available_methods", "calibrate", "quantize_static", "quantize_dynamic_int8",
+           "quantize_int8"]
+
+
 @contextmanager
 def quiet_deprecations() -> Iterator[None]:
     """Record (instead of print) the known deprecation notices of ``torch.ao.quantization``.
