@@ -1,14 +1,13 @@
 """Code and notebooks stay linked: "Used in:" lines and the README's "code" column follow the notebooks' code."""
 import pkgutil
 import re
-from pathlib import Path
 
 import pytest
 
 import tradeoff_lib
+from tests.conftest import ROOT
 from tradeoff_lib import links
 
-ROOT = Path(__file__).resolve().parent.parent
 MODULES = [m.name for m in pkgutil.walk_packages(tradeoff_lib.__path__, "tradeoff_lib.")
            if not m.ispkg and not m.name.rsplit(".", 1)[1].startswith("_")
            and not re.fullmatch(r"tradeoff_lib\.exercises\.nb\d\d", m.name)]

@@ -2,15 +2,12 @@
 import ast
 import json
 import re
-from pathlib import Path
 
 import pytest
 import tomllib
 
 import tradeoff_lib as tl
-
-ROOT = Path(__file__).resolve().parent.parent
-NOTEBOOKS = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+from tests.conftest import NOTEBOOKS, ROOT
 
 
 def _pip_list_of_environment_yml() -> list[str]:
@@ -62,7 +59,7 @@ def test_notebook_is_stripped_and_parametrized(path):
 def _names_in_tests() -> tuple[set[str], set[str]]:
     """(names called somewhere in tests/, names referenced at all): read from the syntax tree, not grepped."""
     called, referenced = set(), set()
-    for path in (ROOT / "tests").rglob("test_*.py"):
+    for path in [*(ROOT / "tests").rglob("test_*.py"), ROOT / "tests" / "conftest.py"]:
         for node in ast.walk(ast.parse(path.read_text())):
             name = node.attr if isinstance(node, ast.Attribute) else node.id if isinstance(node, ast.Name) else None
             if name:

@@ -1,15 +1,12 @@
 """``tl.check_parameters`` is the one way notebooks check their parameters: every name known, every value checked."""
 import ast
 import json
-from pathlib import Path
 
 import pytest
 
 import tradeoff_lib as tl
+from tests.conftest import NOTEBOOKS
 from tradeoff_lib.notebook import parameter_names
-
-ROOT = Path(__file__).resolve().parent.parent
-NOTEBOOKS = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
 
 
 def _code_cells(path):

@@ -2,7 +2,7 @@ import matplotlib
 import pytest
 
 import tradeoff_lib as tl
-from tests.test_tradeoff import RESULTS
+from tests.conftest import RESULTS
 
 matplotlib.use("Agg")
 

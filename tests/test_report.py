@@ -74,7 +74,7 @@ def test_helpers(series):
 
 def test_headline_in_index_and_readme_assets(tmp_path):
     import tradeoff_lib as tl
-    from tests.test_tradeoff import R
+    from tests.conftest import R
 
     out = tmp_path / "reports"
     (out / "plots").mkdir(parents=True)
@@ -97,7 +97,7 @@ def test_readme_assets_rewrite_the_generated_blocks(tmp_path):
     import matplotlib.pyplot as plt
 
     import tradeoff_lib as tl
-    from tests.test_tradeoff import R
+    from tests.conftest import R
     from tradeoff_lib import readme
 
     out, figures = tmp_path / "reports", tmp_path / "figures"

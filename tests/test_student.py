@@ -3,7 +3,7 @@ import nbformat
 import pytest
 
 import tradeoff_lib as tl
-from tests.test_packaging import NOTEBOOKS
+from tests.conftest import NOTEBOOKS
 from tradeoff_lib import student
 
 

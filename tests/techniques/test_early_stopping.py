@@ -2,6 +2,7 @@ import pytest
 import torch
 
 import tradeoff_lib as tl
+from tests.conftest import VAL_LOSS
 from tradeoff_lib.techniques.early_stopping import (
     EarlyStopping,
     EvaluateOn,
@@ -12,8 +13,6 @@ from tradeoff_lib.techniques.early_stopping import (
     plot_overfitting,
     replay,
 )
-
-VAL_LOSS = [1.0, 0.6, 0.5, 0.52, 0.49, 0.495, 0.51, 0.53, 0.56, 0.6]   # best at epoch 5
 
 
 def history(values, key="val_loss"):
