@@ -43,3 +43,13 @@ def test_readme_code_column_names_the_modules_behind_each_notebook():
         if match:
             rows[match.group(1)] = line.rstrip(" |").rsplit("|", 1)[1].strip()
     assert rows == links.modules_behind(), "update the README's course table (python -m tradeoff_lib.links)"
+
+
+def test_write_links_fixes_a_drifted_readme_column(tmp_path):
+    readme = tmp_path / "README.md"
+    row = "| 03 | `03_pruning` | pruning | curves | `old.py` |"
+    readme.write_text(f"# T\n\n{row}\n")
+    assert links.write_links(readme=readme) == ["README: 03_pruning"]   # the docstrings are already in sync
+    expected = links.modules_behind()["03_pruning"]
+    assert readme.read_text() == f"# T\n\n| 03 | `03_pruning` | pruning | curves | {expected} |\n"
+    assert links.write_links(readme=readme) == []

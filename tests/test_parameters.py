@@ -50,7 +50,7 @@ BAD_VALUES = [  # (name, bad value, exception, words the message must contain)
     ("SEED", -1, ValueError, "SEED must be in"), ("SEED", "0", TypeError, "SEED must be an int"),
     ("DATASET", "imagenet", ValueError, "DATASET must be one of"),
     ("LATENCY_BUDGET_MS", -2, ValueError, "LATENCY_BUDGET_MS must be in"),
-    ("SPEEDUP_TARGET", 0.5, ValueError, "SPEEDUP_TARGET must be in"),
+    ("SPEEDUP_TARGET", 0, ValueError, "SPEEDUP_TARGET must be in"),
     ("REALTIME_MODE", "firm", ValueError, "REALTIME_MODE"),
     ("ACCURACY_TOLERANCE", 1.0, ValueError, "ACCURACY_TOLERANCE"),
     ("PROGRESS", 1, TypeError, "PROGRESS must be bool"), ("REPORT_DIR", 3, TypeError, "REPORT_DIR"),

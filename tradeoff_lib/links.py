@@ -3,7 +3,8 @@
 A notebook *uses* a module when its code imports from it (``from tradeoff_lib.techniques
 import pruning``) or calls a name that ``tradeoff_lib`` re-exports from it (``tl.measure``
 -> ``tradeoff_lib.tradeoff``). The tests compare this with every module's "Used in:" line
-and with the README's course table; ``python -m tradeoff_lib.links`` prints both.
+and with the README's course table; ``python -m tradeoff_lib.links`` prints both, and
+``python -m tradeoff_lib.links --write`` rewrites the lines and the table that drifted.
 
 Used in: the tests and the README; no notebook calls it.
 """
@@ -11,11 +12,12 @@ from __future__ import annotations
 
 import ast
 import importlib
+import importlib.util
 import json
 import re
 from pathlib import Path
 
-__all__ = ["notebook_modules", "module_users", "declared_users", "used_in_line", "modules_behind"]
+__all__ = ["notebook_modules", "module_users", "declared_users", "used_in_line", "modules_behind", "write_links"]
 
 _ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOK_DIR = _ROOT / "notebooks"
@@ -42,6 +44,9 @@ def notebook_modules(path: str | Path) -> set[str]:
                 modules |= {f"tradeoff_lib.techniques.{alias.name}" for alias in node.names}
             elif node.module != "tradeoff_lib":
                 modules.add(node.module)
+            else:  # from tradeoff_lib import ladder
+                modules |= {f"tradeoff_lib.{a.name}" for a in node.names
+                            if importlib.util.find_spec(f"tradeoff_lib.{a.name}") is not None}
     return modules
 
 
@@ -96,8 +101,42 @@ def modules_behind(notebooks_dir: Path = NOTEBOOK_DIR) -> dict[str, str]:
                             if stem in users[m] and m not in shared) for stem in stems}
 
 
-def main() -> int:
-    """Print each module's notebooks and the "Used in:" line its docstring should carry."""
+def write_links(notebooks_dir: Path = NOTEBOOK_DIR, readme: Path = _ROOT / "README.md") -> list[str]:
+    """Rewrite every drifted "Used in:" line and the README's "code" column from the notebooks; returns what changed.
+
+    A module used by no notebook keeps its own wording (it must name no notebook).
+    """
+    import textwrap
+
+    changed = []
+    for module in module_users(notebooks_dir):
+        if declared_users(module, notebooks_dir) == module_users(notebooks_dir)[module]:
+            continue
+        path = Path(importlib.import_module(module).__file__)
+        text = path.read_text()
+        end = text.index('"""', 3)
+        line = "\n".join(textwrap.wrap(used_in_line(module, notebooks_dir), 100, break_on_hyphens=False))
+        match = re.search(r"Used in:.*?(?=\n\s*\n|$)", text[:end], re.S)
+        doc = text[:match.start()] + line + text[match.end():end] if match else text[:end].rstrip() + f"\n\n{line}\n"
+        path.write_text(doc + text[end:])
+        changed.append(module)
+    lines, code = Path(readme).read_text().splitlines(), modules_behind(notebooks_dir)
+    for i, line in enumerate(lines):
+        match = re.match(r"\| \d\d \| `(\d\d_\w+)` \|", line)
+        if match and match.group(1) in code and line.rstrip(" |").rsplit("|", 1)[1].strip() != code[match.group(1)]:
+            lines[i] = line.rstrip(" |").rsplit("|", 1)[0] + f"| {code[match.group(1)]} |"
+            changed.append(f"README: {match.group(1)}")
+    Path(readme).write_text("\n".join(lines) + "\n")
+    return changed
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Print each module's notebooks and its "Used in:" line; ``--write`` fixes the docstrings and the README."""
+    import sys
+
+    if "--write" in (sys.argv[1:] if argv is None else argv):
+        print("\n".join(write_links()) or "nothing to change")
+        return 0
     for module, users in module_users().items():
         print(f"{module}: {', '.join(n[:2] for n in users)}\n    {used_in_line(module)}")
     print("\nREADME course table, column 'code':")

@@ -6,7 +6,7 @@ Parameters and FLOPs grow roughly with ``w**2``, so one knob moves a model along
 the speed/accuracy trade-off. The layers are plain ``nn.Sequential`` children,
 which keeps the model easy to fuse, quantize, prune and trace.
 
-Used in: every notebook but ``01_compression_lowrank``, ``03_pruning``, ``07_multitask_learning``,
+Used in: every notebook but ``01_compression_lowrank``, ``07_multitask_learning``,
 ``10_capstone_balancing``.
 """
 from __future__ import annotations

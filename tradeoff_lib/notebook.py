@@ -83,8 +83,12 @@ _RULES: dict[str, Callable[[str, Any], Any]] = {
     "SEED": _int(0),
     "DATASET": _one_of(*DATASETS),
     "EPOCHS": _int(1),
-    "LATENCY_BUDGET_MS": _POSITIVE,
-    "SPEEDUP_TARGET": _optional(_num(1.0)),
+    "LATENCY_BUDGET_MS": _optional(_POSITIVE),    # None: the budget comes from SPEEDUP_TARGET
+    "SPEEDUP_TARGET": _optional(_POSITIVE),       # budget = the baseline's latency / SPEEDUP_TARGET
+    "FINAL_REPEATS": _int(100),
+    "SCHEDULE": _one_of("constant", "one-cycle", "warmup-cosine"),
+    "KD_TEMPERATURE": _POSITIVE,
+    "KD_ALPHA": _FRACTION,
     "THREADS": lambda n, v: check_int(n, v, min_value=1, max_value=os.cpu_count() or 1),
     "REPEATS": _int(10),
     "REALTIME_MODE": _one_of("hard", "soft"),

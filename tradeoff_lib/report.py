@@ -106,16 +106,19 @@ def _headline_html(out_dir: Path) -> str:
         return ""
     h = json.loads(path.read_text())
     req, base, chosen = h["requirement"], h["baseline"], h["chosen"]
-    text = (f"<p>Requirement: {req['mode']} deadline of {req['budget_ms']} ms per image at batch 1 "
-            f"({req['latency']}), accuracy at least {req['accuracy_floor']}. Baseline: "
-            f"{html.escape(base['name'])}, accuracy {float(base['accuracy']):.3f}, "
+    relative = f" (the baseline's {req['latency']} / {req['speedup_target']:g})" if req.get("speedup_target") else ""
+    text = (f"<p>Requirement: {req['mode']} deadline of {float(req['budget_ms']):.3f} ms per image at batch 1"
+            f"{relative}, validation accuracy at least {float(req['accuracy_floor']):.3f}. Chosen on "
+            f"{html.escape(h.get('selected_on', 'validation'))} scores, reported on test. Baseline: "
+            f"{html.escape(base['name'])}, test accuracy {float(base['accuracy']):.3f}, "
             f"p50 {float(base['latency_p50_ms']):.3f} ms.</p>")
     if chosen is None:
         return f"<h2>Headline</h2>{text}<p><b>No model meets the requirement.</b></p>"
     return (f"<h2>Headline</h2>{text}<p><b>Ship {html.escape(chosen['name'])}</b> "
-            f"(from {html.escape(chosen['notebook'])}): accuracy {float(chosen['accuracy']):.3f}, "
+            f"(from {html.escape(chosen['notebook'])}): validation F1 {float(chosen['val_f1']):.3f}, "
+            f"test accuracy {float(chosen['accuracy']):.3f}, "
             f"{chosen['speedup_p50']:.1f}x faster, {chosen['size_ratio']:.0f}x smaller, "
-            f"{chosen['accuracy_change_pts']:+.1f} accuracy points vs. the baseline.</p>")
+            f"{chosen['accuracy_change_pts']:+.1f} test accuracy points vs. the baseline.</p>")
 
 
 def write_index(out_dir: Path, run_times: dict[str, float]) -> Path:
