@@ -207,7 +207,8 @@ def plot_steps(steps: Sequence[Result], *, latency: str = "latency_p50_ms", path
 
 def plot_lines(series: Mapping[str, tuple[Sequence[float], Sequence[float]]], *, hline: float | None = None,
                hline_label: str = "baseline", xlabel: str = "", ylabel: str = "", title: str = "",
-               logx: bool = False, xticks: Sequence[float] | None = None, ax=None, path: str | Path | None = None):
+               logx: bool = False, xticks: Sequence[float] | None = None, marker: str = "o", ax=None,
+               path: str | Path | None = None):
     """Curves ``{label: (xs, ys)}`` with markers, an optional reference line, labels; the notebooks' sweep plots."""
     if not series:
         raise ValueError("series is empty: nothing to plot")
@@ -215,7 +216,7 @@ def plot_lines(series: Mapping[str, tuple[Sequence[float], Sequence[float]]], *,
     for label, (xs, ys) in series.items():
         if len(xs) != len(ys):
             raise ValueError(f"series {label!r} has {len(xs)} x values and {len(ys)} y values")
-        ax.plot(xs, ys, "o-", label=label)
+        ax.plot(list(xs), list(ys), marker=marker or None, ls="-", label=label)
     if hline is not None:
         ax.axhline(hline, color="0.4", ls=":", label=hline_label)
     if logx:

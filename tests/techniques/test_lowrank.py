@@ -114,8 +114,9 @@ def test_factorize_model_copy_plan_and_only_if_cheaper():
     assert isinstance(forced.classifier[3], nn.Sequential) and isinstance(forced.classifier[1], nn.Linear)
     full = lowrank.factorize(model, energy=1.0, only_if_cheaper=False)
     torch.testing.assert_close(full(x), before, atol=1e-4, rtol=1e-4)
-    same = lowrank.factorize(model, rank=4, layers=["classifier.1"], inplace=True)
-    assert same is model and isinstance(model.classifier[1], nn.Sequential)
+    low = lowrank.factorize(model, rank=4, layers=["classifier.1"])
+    assert low is not model and isinstance(model.classifier[1], nn.Linear), "the input is never changed"
+    assert tl.applied(low) == [{"technique": "low-rank", "ranks": {"classifier.1": 4}}] and tl.applied(model) == []
 
 
 def test_energy_plan_keeps_at_least_that_energy():

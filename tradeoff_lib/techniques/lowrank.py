@@ -31,6 +31,7 @@ import torch
 from torch import nn
 
 from .._checks import check_float, check_int, check_module, check_type
+from ..applied import mark_applied
 from ..training import History, fit, seed_everything
 
 SUPPORTED = (nn.Linear, nn.Conv2d)
@@ -219,22 +220,22 @@ def lowrank_plan(model: nn.Module, *, rank: int | Mapping[str, int] | None = Non
 
 
 def factorize(model: nn.Module, *, rank: int | Mapping[str, int] | None = None, energy: float | None = None,
-              layers: Sequence[str] | None = None, only_if_cheaper: bool = True, inplace: bool = False) -> nn.Module:
-    """Replace layers of ``model`` by their truncated-SVD factorization (a copy unless ``inplace=True``).
+              layers: Sequence[str] | None = None, only_if_cheaper: bool = True) -> nn.Module:
+    """A copy of ``model`` whose layers are replaced by their truncated-SVD factorization.
 
     Arguments as in ``lowrank_plan``; each layer whose plan says ``factorize`` becomes the
     ``nn.Sequential`` from ``factorize_layer``. The model keeps its class and forward;
     only the named children change. Example: ``factorize(cnn, rank=32, layers=["classifier.1"])``.
     """
     plan = lowrank_plan(model, rank=rank, energy=energy, layers=layers, only_if_cheaper=only_if_cheaper)
-    target = model if inplace else copy.deepcopy(model)
+    target = copy.deepcopy(model)
     for p in plan:
         if not p.factorize:
             continue
         parent_name, _, child = p.name.rpartition(".")
         parent = target.get_submodule(parent_name) if parent_name else target
         setattr(parent, child, factorize_layer(getattr(parent, child), rank=p.rank))
-    return target
+    return mark_applied(target, "low-rank", ranks={p.name: p.rank for p in plan if p.factorize})
 
 
 def approximation_error(layer: nn.Module, rank: int) -> float:
