@@ -4,8 +4,7 @@ Measuring must never change the thing measured: every helper that runs a model f
 a number (accuracy, FLOPs, latency, teacher logits) does it inside ``eval_mode``, and
 the model leaves in the mode it came in, even when the code inside raises.
 
-Used in: ``evaluate``, ``predict``, ``count_flops`` and the techniques; no notebook calls it
-directly.
+Used in: ``notebooks/07_multitask_learning.ipynb``.
 """
 from __future__ import annotations
 

@@ -189,8 +189,13 @@ def check_parameters(*, n_train: int | None = None, **params: Any) -> dict[str, 
                 raise ValueError(f"{meaning}, got " + ", ".join(f"{n}={params[n]!r}" for n in names))
         if n_train is not None:
             check_int("n_train", n_train, min_value=1)
-            for name in set(_TRAINING_SIZES) & set(params):
-                (_list_of(_int(1, n_train)) if name == "SIZES" else _int(1, n_train))(name, params[name])
+            for name in sorted(set(_TRAINING_SIZES) & set(params)):
+                values = params[name] if name == "SIZES" else [params[name]]
+                for i, value in enumerate(values):
+                    if value > n_train:
+                        shown = f"{name}[{i}]" if name == "SIZES" else name
+                        raise ValueError(f"{shown} must be at most the {n_train} images of the training split, "
+                                         f"got {value}")
     except (TypeError, ValueError) as exc:
         raise type(exc)(f"bad notebook parameter: {exc}") from None
     return params
