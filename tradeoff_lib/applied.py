@@ -11,7 +11,8 @@ used) is recorded on the returned model and read with ``applied(model)``::
 The record is a tuple of dicts kept in the attribute ``tradeoff_applied``; a technique
 applied to a result of another technique keeps the earlier entries (a ladder's history).
 
-Used in: the technique modules (``mark_applied``); no notebook calls it directly yet.
+Used in: ``notebooks/02_quantization.ipynb``, ``notebooks/09_deployment_runtimes.ipynb``,
+``notebooks/10_capstone_balancing.ipynb``.
 """
 from __future__ import annotations
 

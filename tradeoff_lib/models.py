@@ -7,7 +7,7 @@ the speed/accuracy trade-off. The layers are plain ``nn.Sequential`` children,
 which keeps the model easy to fuse, quantize, prune and trace.
 
 Used in: every notebook but ``01_compression_lowrank``, ``07_multitask_learning``,
-``10_capstone_balancing``.
+``09_deployment_runtimes``, ``10_capstone_balancing``.
 """
 from __future__ import annotations
 

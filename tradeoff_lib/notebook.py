@@ -66,6 +66,11 @@ def _list_of(rule: Callable[[str, Any], Any], *, unique: bool = False,
     return check
 
 
+def _int_or_list_of(rule: Callable[[str, Any], Any]) -> Callable[[str, Any], Any]:
+    """One value or a non-empty list of values, each passing ``rule``."""
+    return lambda n, v: _list_of(rule)(n, v) if isinstance(v, (list, tuple)) else rule(n, v)
+
+
 def _augmentation_preset(name: str, value: Any) -> Any:
     from .techniques.augmentation import PRESETS
 
@@ -120,7 +125,7 @@ _RULES: dict[str, Callable[[str, Any], Any]] = {
     "BITS": _list_of(_BITS),
     "QAT_BITS": _BITS,
     "QAT_IMAGES": _int(1),
-    "CALIBRATION_BATCHES": _list_of(_int(1)),
+    "CALIBRATION_BATCHES": _int_or_list_of(_int(1)),  # 02: a list to sweep; 09: one number
     "CALIBRATION_BATCH_SIZE": _int(1),
     "NUM_CALIBRATION_BATCHES": _int(1),
     # 03 pruning
@@ -147,6 +152,10 @@ _RULES: dict[str, Callable[[str, Any], Any]] = {
     # 08 distillation
     "TEMPERATURES": _list_of(_POSITIVE),
     "ALPHAS": _list_of(_FRACTION),
+    # 09 deployment runtimes
+    "GEMM_SIZE": _int(64),
+    "COPY_MB": _int(8),
+    "COMPILE": lambda n, v: check_type(n, v, bool),
 }
 
 # Checks that relate two parameters, applied when a notebook passes both: (names, holds, what it means).

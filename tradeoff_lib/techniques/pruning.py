@@ -18,7 +18,8 @@ smaller and the model really gets faster. Which layers are coupled (residual
 additions, BatchNorm, flatten into a linear layer) is found by tracing the graph with
 Torch-Pruning's ``DependencyGraph``; channels are ranked by the L2 norm of their group.
 
-Used in: ``notebooks/03_pruning.ipynb``, ``notebooks/10_capstone_balancing.ipynb``.
+Used in: ``notebooks/03_pruning.ipynb``, ``notebooks/09_deployment_runtimes.ipynb``,
+``notebooks/10_capstone_balancing.ipynb``.
 """
 from __future__ import annotations
 
