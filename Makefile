@@ -10,12 +10,13 @@ STAMP      := $(VENV)/.installed
 REPORT_ARGS ?=
 PYTEST_ARGS ?=
 
-.PHONY: install report test unit lab bench student strip clean help
+.PHONY: install report test unit lint lab bench student strip clean help
 
 help:
 	@echo "make report   run the whole notebook series headless into reports/ (installs first if needed)"
 	@echo "make test     unit tests + every notebook under nbval (installs first if needed)"
 	@echo "make unit     unit tests only (fast)"
+	@echo "make lint     ruff on the package, the tests and the notebooks (part of make test)"
 	@echo "make lab      open the notebooks in JupyterLab"
 	@echo "make bench    measure the speedups of int8, pruning and low-rank side by side (reports/bench.json)"
 	@echo "make install  create $(VENV), install the package (editable) with its dev extra, register a kernel"
@@ -34,11 +35,14 @@ $(STAMP): pyproject.toml
 report: install
 	$(BIN)/python -m tradeoff_lib.report $(REPORT_ARGS)
 
-test: install
+test: lint
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 unit: install
 	$(BIN)/python -m pytest tests $(PYTEST_ARGS)
+
+lint: install
+	$(BIN)/ruff check tradeoff_lib tests conftest.py notebooks
 
 bench: install
 	$(BIN)/python -m tradeoff_lib.bench

@@ -14,9 +14,12 @@ def test_quick_benchmark_writes_a_consistent_report(tmp_path, capsys):
     assert set(bench.TARGETS) <= set(names)
     for row in report["rows"]:
         assert row["speedup_b1"] > 0 and (row["size_ratio"] is None or row["size_ratio"] > 0)
+        if row["technique"] in bench.TARGETS:
+            expected = [(m, op, list(t) if isinstance(t, tuple) else t)  # JSON turns tuples into lists
+                        for m, op, t in bench.TARGETS[row["technique"]]]
+            assert [(t["metric"], t["op"], t["threshold"]) for t in row["targets"]] == expected
         for t in row["targets"]:
-            op, _, threshold = t["target"].partition(" ")
-            assert t["met"] == bench._met(t["value"], op, eval(threshold))
+            assert t["met"] == bench._met(t["value"], t["op"], t["threshold"])
     by_name = {r["technique"]: r for r in report["rows"]}
     assert by_name["int8 static (ResNet-18)"]["size_ratio"] > 3.5          # int8 weights: ~4x smaller
     assert by_name["channels -50% + fine-tune (CNN)"]["size_ratio"] > 2.5  # half the channels: ~4x fewer weights
@@ -42,3 +45,11 @@ def test_met_rules():
 def test_bad_threads():
     with pytest.raises(SystemExit):
         bench.main(["--threads", "0"])
+
+
+def test_readme_documents_every_target():
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    assert bench.targets_markdown() in readme, "paste bench.targets_markdown() into the README's Targets section"
+    assert len(bench.targets_markdown().splitlines()) == 2 + len(bench.TARGETS) + len(bench.COURSE_TARGETS)

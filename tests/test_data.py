@@ -115,3 +115,14 @@ def test_public_names(splits):
     assert len(loader) == 10
     with pytest.raises(ValueError, match="batch_size must be in"):
         splits.example_input(0)
+
+
+def test_array_dataset_applies_the_transform_before_normalizing():
+    images, labels = torch.full((3, 1, 2, 2), 0.5), torch.tensor([0, 1, 2])
+    ds = tl.ArrayDataset(images, labels, mean=[0.5], std=[0.25], transform=lambda x: x * 2)
+    x, y = ds[1]
+    assert len(ds) == 3 and int(y) == 1 and torch.allclose(x, torch.full((1, 2, 2), (1.0 - 0.5) / 0.25))
+    with pytest.raises(ValueError, match=r"images must have shape \(N, C, H, W\), got \(3, 2, 2\)"):
+        tl.ArrayDataset(images[:, 0], labels, mean=[0.5], std=[0.25])
+    with pytest.raises(ValueError, match=r"labels must have shape \(3,\), got \(2,\)"):
+        tl.ArrayDataset(images, labels[:2], mean=[0.5], std=[0.25])

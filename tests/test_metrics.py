@@ -24,7 +24,8 @@ def _compare(y_true, y_pred, num_classes=None):
                 np.testing.assert_allclose(ours, theirs, err_msg=f"{name} {average} {zero_division}")
     np.testing.assert_array_equal(tl.confusion_matrix(y_true, y_pred, num_classes),
                                   skm.confusion_matrix(y_true, y_pred, labels=labels)
-                                  if num_classes else skm.confusion_matrix(y_true, y_pred, labels=np.arange(labels.max() + 1)))
+                                  if num_classes
+                                  else skm.confusion_matrix(y_true, y_pred, labels=np.arange(labels.max() + 1)))
 
 
 @settings(max_examples=150, deadline=None)

@@ -30,17 +30,16 @@ def test_mlp(x1):
     assert tl.count_params(mlp) == 784 * 64 + 64 + 64 * 32 + 32 + 32 * 10 + 10
 
 
-def test_bad_arguments():
-    with pytest.raises(ValueError, match="width must be in"):
-        tl.SmallCNN(width=0)
-    with pytest.raises(ValueError, match="image_size must be divisible by 4"):
-        tl.SmallCNN(image_size=30)
-    with pytest.raises(TypeError, match="width must be an int"):
-        tl.SmallCNN(width=2.5)
-    with pytest.raises(TypeError, match="hidden must be a non-empty tuple"):
-        tl.MLP(hidden=())
-    with pytest.raises(ValueError, match=r"hidden\[1\] must be in"):
-        tl.MLP(hidden=(8, 0))
+@pytest.mark.parametrize("build, kwargs, exc, match", [
+    (tl.SmallCNN, {"width": 0}, ValueError, "width must be in"),
+    (tl.SmallCNN, {"image_size": 30}, ValueError, "image_size must be divisible by 4"),
+    (tl.SmallCNN, {"width": 2.5}, TypeError, "width must be an int"),
+    (tl.MLP, {"hidden": ()}, TypeError, "hidden must be a non-empty tuple"),
+    (tl.MLP, {"hidden": (8, 0)}, ValueError, r"hidden\[1\] must be in"),
+])
+def test_bad_arguments(build, kwargs, exc, match):
+    with pytest.raises(exc, match=match):
+        build(**kwargs)
 
 
 def test_baseline_is_the_widest_of_the_family():

@@ -12,21 +12,6 @@ def test_report_dir_precedence(tmp_path, monkeypatch):
     assert tl.report_dir(None).name == "interactive"
 
 
-def test_check_parameters():
-    ok = tl.check_parameters(SEED=1, DATASET="mnist5k", LATENCY_BUDGET_MS=2.5, REALTIME_MODE="hard", OTHER=[1])
-    assert ok["OTHER"] == [1]
-    with pytest.raises(ValueError, match="bad notebook parameter: LATENCY_BUDGET_MS must be in"):
-        tl.check_parameters(LATENCY_BUDGET_MS=-2)
-    with pytest.raises(ValueError, match="bad notebook parameter: DATASET must be one of"):
-        tl.check_parameters(DATASET="imagenet")
-    with pytest.raises(TypeError, match="bad notebook parameter: SEED must be an int"):
-        tl.check_parameters(SEED="0")
-    with pytest.raises(ValueError, match="ACCURACY_TOLERANCE must be in"):
-        tl.check_parameters(ACCURACY_TOLERANCE=1.0)
-    with pytest.raises(ValueError, match="REALTIME_MODE"):
-        tl.check_parameters(REALTIME_MODE="firm")
-
-
 def test_check_parameters_of_the_runtimes_notebook():
     tl.check_parameters(RESNET_REPEATS=6, CALIBRATION_BATCHES=4, CHANNEL_AMOUNT=0.5, GEMM_SIZE=1024, COPY_MB=256,
                         COMPILE=True)

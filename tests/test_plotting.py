@@ -2,7 +2,7 @@ import matplotlib
 import pytest
 
 import tradeoff_lib as tl
-from tests.test_tradeoff import RESULTS
+from tests.conftest import RESULTS
 
 matplotlib.use("Agg")
 
@@ -57,3 +57,26 @@ def test_budget_sweep_and_steps_plots(tmp_path):
         tl.plot_budget_sweep([])
     with pytest.raises(ValueError, match="steps is empty"):
         tl.plot_steps([])
+
+
+def test_plot_lines_grid_and_panels(tmp_path):
+    import torch
+
+    fig = tl.plot_lines({"global": ([0.5, 0.9], [0.97, 0.9]), "layer": ([0.5, 0.9], [0.96, 0.7])}, hline=0.98,
+                        xlabel="sparsity", ylabel="accuracy", logx=True, xticks=[0.5, 0.9], path=tmp_path / "l.png")
+    ax = fig.axes[0]
+    assert len(ax.lines) == 3 and ax.get_xscale() == "log" and ax.get_xlabel() == "sparsity"
+    assert list(ax.lines[0].get_ydata()) == [0.97, 0.9] and (tmp_path / "l.png").stat().st_size > 0
+    with pytest.raises(ValueError, match="series 'a' has 2 x values and 1 y values"):
+        tl.plot_lines({"a": ([1, 2], [1])})
+    with pytest.raises(ValueError, match="series is empty"):
+        tl.plot_lines({})
+    grid = tl.plot_image_grid(torch.zeros(3, 1, 4, 4), ["a", "b", "c"], path=tmp_path / "g.png")
+    assert [a.get_title() for a in grid.axes] == ["a", "b", "c"] and (tmp_path / "g.png").exists()
+    with pytest.raises(ValueError, match="one title per image"):
+        tl.plot_image_grid(torch.zeros(3, 1, 4, 4), ["a"])
+    panels = tl.plot_tradeoff_panels({"task a": RESULTS[:3], "task b": RESULTS[3:]}, budget_ms=2.0,
+                                     path=tmp_path / "p.png")
+    assert [a.get_title() for a in panels.axes[:2]] == ["task a", "task b"]
+    with pytest.raises(ValueError, match="panels is empty"):
+        tl.plot_tradeoff_panels({})

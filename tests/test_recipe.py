@@ -30,19 +30,17 @@ def test_train_recipe_distills_from_a_separate_teacher(small_splits, trained_cnn
         tl.train_recipe(tl.Recipe(width=4, epochs=1), small_splits, teacher=trained_cnn)
 
 
+@pytest.mark.parametrize("kwargs, match", [
+    ({"schedule": "cyclic"}, "schedule must be one of"), ({"augmentation": "heavy"}, "augmentation must be one of"),
+    ({"early_stopping": 0}, "early_stopping must be in"), ({"temperature": 0.0}, "temperature must be in"),
+    ({"alpha": 1.5}, "alpha must be in"), ({"width": 0}, "width must be in"),
+])
+def test_bad_recipe_fields(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        tl.Recipe(**kwargs)
+
+
 def test_bad_recipes():
-    with pytest.raises(ValueError, match="schedule must be one of"):
-        tl.Recipe(schedule="cyclic")
-    with pytest.raises(ValueError, match="augmentation must be one of"):
-        tl.Recipe(augmentation="heavy")
-    with pytest.raises(ValueError, match="early_stopping must be in"):
-        tl.Recipe(early_stopping=0)
-    with pytest.raises(ValueError, match="temperature must be in"):
-        tl.Recipe(temperature=0.0)
-    with pytest.raises(ValueError, match="alpha must be in"):
-        tl.Recipe(alpha=1.5)
-    with pytest.raises(ValueError, match="width must be in"):
-        tl.Recipe(width=0)
     with pytest.raises(TypeError, match="recipe must be Recipe"):
         tl.train_recipe({"width": 4}, None)
     with pytest.raises(TypeError, match="splits must be Splits"):

@@ -54,8 +54,10 @@ def test_series_runs_passes_parameters_and_fails_safely(series, tmp_path, capsys
 
 def test_bad_parameters_stop_before_running(series, tmp_path, capsys):
     out = tmp_path / "reports"
-    with pytest.raises(ValueError, match="declared by none of the notebooks"):
+    with pytest.raises(TypeError, match="unknown notebook parameter.*EPOCS"):
         report.run_series(out, parameters={"EPOCS": 3}, notebooks_dir=series)
+    with pytest.raises(ValueError, match="declared by none of the notebooks"):
+        report.run_series(out, parameters={"EPOCHS": 3}, notebooks_dir=series)
     assert report.main(["--out", str(out), "--notebooks-dir", str(series), "-p", "LATENCY_BUDGET_MS", "-1"]) == 2
     assert "LATENCY_BUDGET_MS must be in" in capsys.readouterr().err
     with pytest.raises(ValueError, match="matches no notebook"):
@@ -72,12 +74,10 @@ def test_helpers(series):
 
 def test_headline_in_index_and_readme_assets(tmp_path):
     import tradeoff_lib as tl
-    from tests.test_tradeoff import R
+    from tests.conftest import R
 
     out = tmp_path / "reports"
     (out / "plots").mkdir(parents=True)
-    with pytest.raises(ValueError, match="no capstone results yet"):
-        report.export_readme_assets(out, tmp_path / "figures")
     base, small = R("cnn64", 0.968, 1.2, size=6_700_000), R("cnn8", 0.975, 0.2, size=112_000)
     tl.save_headline(out, baseline=base, chosen=small, fastest=small,
                      requirement={"budget_ms": 0.5, "mode": "soft", "latency": "latency_p99_ms",
@@ -89,11 +89,50 @@ def test_headline_in_index_and_readme_assets(tmp_path):
     index = (out / "index.html").read_text()
     assert "Ship cnn8" in index and "6.0x faster" in index and "60x smaller" in index
     assert "Chosen on validation scores, reported on test" in index and "validation F1 0.975" in index
-    table = report.export_readme_assets(out, tmp_path / "figures")
-    assert (tmp_path / "figures" / "headline_tradeoff.png").exists()
-    lines = table.splitlines()
-    assert lines[2].startswith("| baseline: cnn64") and "6.0x faster, 60x smaller, +0.7 pt" in lines[3]
     tl.save_headline(out, baseline=base, chosen=None, requirement={"budget_ms": 0.3, "mode": "hard",
                      "latency": "latency_max_ms", "accuracy_floor": 0.95, "speedup_target": 4.0})
     text = report._headline_html(out)
     assert "No model meets the requirement" in text and "(the baseline's latency_max_ms / 4)" in text
+
+
+def test_readme_assets_rewrite_the_generated_blocks(tmp_path):
+    import matplotlib.pyplot as plt
+
+    import tradeoff_lib as tl
+    from tests.conftest import R
+    from tradeoff_lib import readme
+
+    out, figures = tmp_path / "reports", tmp_path / "figures"
+    with pytest.raises(ValueError, match="no capstone results yet"):
+        readme.export_readme_assets(out, figures, readmes={})
+    base, small = R("cnn64", 0.968, 1.2, size=6_700_000), R("cnn8", 0.975, 0.2, size=112_000)
+    tl.save_headline(out, baseline=base, chosen=small, fastest=small,
+                     requirement={"budget_ms": 0.5, "mode": "soft", "latency": "latency_p99_ms",
+                                  "accuracy_floor": 0.95, "tolerance": 0.01, "threads": 1})
+    tl.save_figure(plt.figure(), out / "plots" / "10_all_candidates.png")
+    (out / "run_times.json").write_text(json.dumps({"00_a.ipynb": 30.0, "01_b.ipynb": 90.0}))
+    (out / "bench.json").write_text(json.dumps({"rows": [
+        {"technique": "int8 static (CNN)", "speedup_b1": 2.0, "size_ratio": 3.9, "accuracy_change_pts": -0.1,
+         "targets": [{"metric": "speedup_b1", "target": "> 1.0", "met": True}]}]}))
+    main_readme, guide = tmp_path / "README.md", tmp_path / "guide.md"
+    main_readme.write_text(f"# T\n{readme.BEGIN.format(name='results')}\nold, typed by hand\n"
+                           f"{readme.END.format(name='results')}\n## Next\n")
+    guide.write_text(f"x {readme.BEGIN.format(name='series time')}\n7.5 min\n{readme.END.format(name='series time')}")
+    content = readme.export_readme_assets(out, figures, readmes={main_readme: "results", guide: "series time"})
+    assert (figures / "headline_tradeoff.png").exists()
+    text = main_readme.read_text()
+    assert "old, typed by hand" not in text and content in text and text.endswith("## Next\n")
+    lines = readme.headline_table(json.loads((out / "headline.json").read_text())).splitlines()
+    assert lines[2].startswith("| baseline: cnn64") and "6.0x faster, 60x smaller, +0.7 pt" in lines[3]
+    assert "| int8 static (CNN) | 2.00x | 3.90x | -0.1 pt | speedup_b1 > 1.0: met |" in text
+    assert "The whole series: 2.0 minutes of notebook execution (2 notebooks, 30–90 s each)" in guide.read_text()
+    with pytest.raises(ValueError, match="expected one"):
+        readme.replace_block("no markers", "results", "x")
+
+
+def test_the_readmes_have_their_generated_blocks():
+    from tradeoff_lib import readme
+
+    for path, name in readme.READMES.items():
+        text = path.read_text()
+        assert readme.replace_block(text, name, "x").count("x") >= 1

@@ -3,8 +3,8 @@ import nbformat
 import pytest
 
 import tradeoff_lib as tl
+from tests.conftest import NOTEBOOKS
 from tradeoff_lib import student
-from tests.test_packaging import NOTEBOOKS
 
 
 def test_strip_solution_with_and_without_markers():

@@ -61,11 +61,17 @@ def test_scheduler_callbacks_and_custom_step(small_splits):
     assert sum(calls) == 2 * len(small_splits.train)
 
 
-def test_soft_labels_are_accepted(small_splits):
+def test_soft_labels_give_the_soft_cross_entropy(small_splits):
     X, y = small_splits.train.tensors()
-    soft = torch.nn.functional.one_hot(y[:64], 10).float()
-    loss, logits = tl.classification_step(tl.make_cnn(4), X[:64], soft)
-    assert loss.ndim == 0 and logits.shape == (64, 10)
+    torch.manual_seed(0)
+    model = tl.make_cnn(4).eval()
+    one_hot = torch.nn.functional.one_hot(y[:64], 10).float()
+    hard_loss, logits = tl.classification_step(model, X[:64], y[:64])
+    assert logits.shape == (64, 10)
+    assert torch.isclose(tl.classification_step(model, X[:64], one_hot)[0], hard_loss)  # one-hot = class indices
+    mixed = 0.3 * one_hot + 0.7 * one_hot.roll(1, dims=0)                                # MixUp-style targets
+    by_hand = -(mixed * torch.log_softmax(logits, 1)).sum(1).mean()
+    assert torch.isclose(tl.classification_step(model, X[:64], mixed)[0], by_hand, atol=1e-6)
 
 
 def test_predict_and_evaluate_restore_mode(trained_cnn, small_splits):
@@ -144,3 +150,41 @@ def test_fit_accepts_targets_that_are_not_class_labels(small_splits):
 
     history = tl.fit(tl.make_cnn(4), batches, epochs=1, step_fn=step, progress=False)
     assert np.isnan(history.last["train_accuracy"]) and history.last["train_loss"] > 0
+
+
+def test_train_model_is_the_shared_core(small_splits):
+    loader = tl.train_loader(small_splits.train, 64, seed=3)
+    checked = []
+    m1, h1 = tl.train_model(lambda: tl.make_cnn(4), loader, seed=3, check_model=checked.append, epochs=1,
+                            progress=False)
+    assert checked == [m1] and not m1.training and len(h1) == 1
+    again, _ = tl.train_model(lambda: tl.make_cnn(4), tl.train_loader(small_splits.train, 64, seed=3), seed=3,
+                              epochs=1, progress=False)
+    assert all(torch.equal(a, b) for a, b in zip(m1.state_dict().values(), again.state_dict().values()))
+    with pytest.raises(TypeError, match="train_loader must be DataLoader"):
+        tl.train_model(lambda: tl.make_cnn(4), small_splits.train, seed=0)
+    with pytest.raises(TypeError, match=r"build\(\) must be Module"):
+        tl.train_model(lambda: "not a model", loader, seed=0)
+
+
+def test_course_baseline_is_the_cached_cnn64(tmp_path, small_splits):
+    base = tl.course_baseline(small_splits, epochs=1, seed=0, cache_dir=tmp_path, progress=False)
+    assert isinstance(base, tl.SmallCNN) and base.config["width"] == tl.BASELINE_WIDTH and not base.training
+    same, _ = tl.train_classifier(lambda: tl.make_cnn(tl.BASELINE_WIDTH, small_splits.info), small_splits, epochs=1,
+                                  seed=0, cache_dir=tmp_path, name=f"cnn{tl.BASELINE_WIDTH}", progress=False)
+    assert len(list((tmp_path / "checkpoints").glob("*.pt"))) == 1, "one checkpoint shared with train_classifier"
+    assert all(torch.equal(a, b) for a, b in zip(base.state_dict().values(), same.state_dict().values()))
+
+
+def test_eval_mode_restores_every_flag_even_after_an_error():
+    a, b = torch.nn.Dropout(), torch.nn.Dropout()
+    a.train(), b.eval()
+    with tl.eval_mode(a, b):
+        assert not a.training and not b.training
+    assert a.training and not b.training
+    with pytest.raises(RuntimeError, match="inside"), tl.eval_mode(a):
+        assert not a.training
+        raise RuntimeError("inside")
+    assert a.training
+    with pytest.raises(TypeError, match=r"models\[1\] must be Module"), tl.eval_mode(a, "b"):
+        pass

@@ -6,35 +6,37 @@ and each technique lives in ``tradeoff_lib.techniques``.
 """
 from .applied import applied
 from .cost import clone_model, count_flops, count_macs, count_nonzero_params, count_params, size_bytes
-from .data import (DATASETS, ArrayDataset, DatasetInfo, DatasetUnavailableError, Splits, load_splits,
-                   make_loaders, stratified_subset, train_loader)
+from .data import (DATASETS, ArrayDataset, DatasetInfo, DatasetUnavailableError, Splits, load_splits, make_loaders,
+                   stratified_subset, train_loader)
 from .exercises import check_exercise, list_exercises
-from .latency import (DeadlineVerdict, LatencyStats, compare_latency, deadline_latency_ms, deadline_verdict, frame_budget_ms,
-                      measure_latency, num_threads, percentile_ci, throughput)
-from .metrics import (ConfidenceInterval, accuracy, bootstrap_ci, classification_summary, confusion_matrix,
-                      f1_score, precision, recall)
+from .latency import (DeadlineVerdict, LatencyStats, compare_latency, deadline_latency_ms, deadline_verdict,
+                      frame_budget_ms, measure_latency, num_threads, percentile_ci, throughput)
+from .metrics import (ConfidenceInterval, accuracy, bootstrap_ci, classification_summary, confusion_matrix, f1_score,
+                      precision, recall)
 from .models import BASELINE_WIDTH, CNN_WIDTHS, MLP, SmallCNN, make_cnn, make_mlp
+from .modes import eval_mode
 from .notebook import check_parameters, environment_info, report_dir, show_source
-from .plotting import (plot_budget_sweep, plot_history, plot_latency_histogram, plot_steps, plot_tradeoff,
-                       save_figure)
+from .plotting import (plot_budget_sweep, plot_history, plot_image_grid, plot_latency_histogram, plot_lines,
+                       plot_steps, plot_tradeoff, plot_tradeoff_panels, save_figure)
 from .recipe import Recipe, train_recipe
 from .tradeoff import (Ledger, Result, budget_sweep, fastest_within, measure, pareto_front, ratio, results_table,
                        save_headline, select, step_table)
-from .training import (History, classification_step, evaluate, fit, load_checkpoint, predict, save_checkpoint,
-                       seed_everything, train_classifier)
+from .training import (History, classification_step, course_baseline, evaluate, fit, load_checkpoint, predict,
+                       save_checkpoint, seed_everything, train_classifier, train_model)
 
 __version__ = "0.1.0"
 
 __all__ = [
-    "ArrayDataset", "BASELINE_WIDTH", "applied", "CNN_WIDTHS", "ConfidenceInterval", "DATASETS", "DatasetInfo",
-    "DatasetUnavailableError", "DeadlineVerdict", "History", "LatencyStats", "Ledger", "MLP", "Recipe", "Result",
-    "SmallCNN", "Splits", "accuracy", "bootstrap_ci", "budget_sweep", "check_exercise", "check_parameters",
-    "classification_step", "classification_summary", "clone_model", "compare_latency", "confusion_matrix", "count_flops",
-    "count_macs", "count_nonzero_params", "count_params", "deadline_latency_ms", "deadline_verdict", "environment_info", "evaluate",
-    "f1_score", "fastest_within", "fit", "frame_budget_ms", "list_exercises", "load_checkpoint", "load_splits",
-    "make_cnn", "make_loaders", "make_mlp", "measure", "measure_latency", "num_threads", "pareto_front", "percentile_ci",
-    "plot_budget_sweep", "plot_history", "plot_latency_histogram", "plot_steps", "plot_tradeoff", "precision", "predict", "ratio", "recall",
-    "report_dir", "results_table", "save_checkpoint", "save_headline", "save_figure", "seed_everything", "select",
-    "show_source", "size_bytes", "step_table", "stratified_subset", "throughput", "train_classifier", "train_loader",
-    "train_recipe",
+    "accuracy", "applied", "ArrayDataset", "BASELINE_WIDTH", "bootstrap_ci", "budget_sweep", "check_exercise",
+    "check_parameters", "classification_step", "classification_summary", "clone_model", "CNN_WIDTHS",
+    "compare_latency", "ConfidenceInterval", "confusion_matrix", "count_flops", "count_macs", "count_nonzero_params",
+    "count_params", "course_baseline", "DatasetInfo", "DATASETS", "DatasetUnavailableError", "deadline_latency_ms",
+    "deadline_verdict", "DeadlineVerdict", "environment_info", "eval_mode", "evaluate", "f1_score", "fastest_within",
+    "fit", "frame_budget_ms", "History", "LatencyStats", "Ledger", "list_exercises", "load_checkpoint", "load_splits",
+    "make_cnn", "make_loaders", "make_mlp", "measure", "measure_latency", "MLP", "num_threads", "pareto_front",
+    "percentile_ci", "plot_budget_sweep", "plot_history", "plot_image_grid", "plot_latency_histogram", "plot_lines",
+    "plot_steps", "plot_tradeoff", "plot_tradeoff_panels", "precision", "predict", "ratio", "recall", "Recipe",
+    "report_dir", "Result", "results_table", "save_checkpoint", "save_figure", "save_headline", "seed_everything",
+    "select", "show_source", "size_bytes", "SmallCNN", "Splits", "step_table", "stratified_subset", "throughput",
+    "train_classifier", "train_loader", "train_model", "train_recipe",
 ]

@@ -11,8 +11,8 @@ used) is recorded on the returned model and read with ``applied(model)``::
 The record is a tuple of dicts kept in the attribute ``tradeoff_applied``; a technique
 applied to a result of another technique keeps the earlier entries (a ladder's history).
 
-Used in: ``notebooks/01_compression_lowrank.ipynb``, ``02_quantization.ipynb``, ``03_pruning.ipynb``
-and the capstone, through the techniques that call ``mark_applied``.
+Used in: ``notebooks/02_quantization.ipynb``, ``notebooks/09_deployment_runtimes.ipynb``,
+``notebooks/10_capstone_balancing.ipynb``.
 """
 from __future__ import annotations
 

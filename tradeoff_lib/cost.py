@@ -11,7 +11,8 @@
   so MACs = FLOPs / 2). It counts matrix multiplies and convolutions, which
   dominate the cost of these models.
 
-Used in: ``notebooks/00_measuring_realtime_and_accuracy.ipynb`` and every later notebook.
+Used in: every notebook but ``00_measuring_realtime_and_accuracy``, ``04_learning_rate_decay``,
+``05_early_stopping``, ``06_data_augmentation``, ``10_capstone_balancing``.
 """
 from __future__ import annotations
 
@@ -23,6 +24,7 @@ from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
 from ._checks import check_module, check_tensor
+from .modes import eval_mode
 
 
 def _packed(model: nn.Module):
@@ -108,14 +110,9 @@ def count_flops(model: nn.Module, example_input: torch.Tensor) -> int:
     """
     check_module("model", model)
     check_tensor("example_input", example_input)
-    was_training = model.training
-    model.eval()
-    try:
-        counter = FlopCounterMode(display=False)
-        with counter, torch.inference_mode():
-            model(example_input)
-    finally:
-        model.train(was_training)
+    counter = FlopCounterMode(display=False)
+    with eval_mode(model), counter, torch.inference_mode():
+        model(example_input)
     return int(counter.get_total_flops())
 
 

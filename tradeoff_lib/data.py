@@ -8,7 +8,7 @@ offline, that request fails at once with a message that says how to get them.
 Images are kept in memory as float tensors in [0, 1]; each dataset normalizes
 with the *training* split's per-channel mean and std after any augmentation.
 
-Used in: every notebook (``notebooks/00_measuring_realtime_and_accuracy.ipynb`` first).
+Used in: every notebook.
 """
 from __future__ import annotations
 
@@ -235,7 +235,8 @@ def load_splits(name: str = "mnist5k", *, sizes: Sequence[int] | None = None, se
         sizes = tuple(sizes)
         _check_sizes(sizes, len(labels))
         if sizes[0] + sizes[1] > len(pool) or sizes[2] > len(test_pool):
-            raise ValueError(f"sizes {sizes} exceed the {len(pool)} training and {len(test_pool)} test images of {name!r}")
+            raise ValueError(f"sizes {sizes} exceed the {len(pool)} training and {len(test_pool)} test images "
+                             f"of {name!r}")
         train_idx, val_idx = (pool[i] for i in _stratified(labels[pool], sizes[:2], rng))
         test_idx = test_pool[_stratified(labels[test_pool], (sizes[2],), rng)[0]]
     x = torch.from_numpy(images).float().div_(255.0)

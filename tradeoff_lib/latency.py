@@ -19,10 +19,11 @@ falsify that (one miss is enough); it never proves it, because the worst case ma
 simply not have happened yet. Soft real-time: a small fraction of misses is
 acceptable; ``deadline_verdict(..., mode="soft", tolerance=0.01)`` allows 1 %.
 
-Used in: ``notebooks/00_measuring_realtime_and_accuracy.ipynb`` and every later notebook.
+Used in: every notebook but ``02_quantization``.
 """
 from __future__ import annotations
 
+import contextlib
 import gc
 import time
 from contextlib import contextmanager
@@ -34,6 +35,7 @@ import torch
 from torch import nn
 
 from ._checks import check_choice, check_float, check_int, check_type
+from .modes import eval_mode
 
 MODES = ("hard", "soft")
 
@@ -151,13 +153,10 @@ def measure_latency(model: nn.Module | Callable, example_input, *, repeats: int 
     device = _input_device(example_input)
     sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
     args = tuple(example_input) if isinstance(example_input, (tuple, list)) else (example_input,)
-    is_module = isinstance(model, nn.Module)
-    was_training = model.training if is_module else False
+    mode = eval_mode(model) if isinstance(model, nn.Module) else contextlib.nullcontext()
     samples = np.empty(repeats, dtype=np.float64)
     gc_was_enabled = gc.isenabled()
-    with num_threads(threads) as n_threads, torch.inference_mode():
-        if is_module:
-            model.eval()
+    with num_threads(threads) as n_threads, torch.inference_mode(), mode:
         try:
             for _ in range(warmup):
                 model(*args)
@@ -172,8 +171,6 @@ def measure_latency(model: nn.Module | Callable, example_input, *, repeats: int 
         finally:
             if gc_was_enabled:
                 gc.enable()
-            if is_module:
-                model.train(was_training)
     return LatencyStats(tuple(samples.tolist()), batch_size=_batch_size(example_input),
                         threads=n_threads, device=str(device), warmup=warmup)
 

@@ -6,7 +6,8 @@ Parameters and FLOPs grow roughly with ``w**2``, so one knob moves a model along
 the speed/accuracy trade-off. The layers are plain ``nn.Sequential`` children,
 which keeps the model easy to fuse, quantize, prune and trace.
 
-Used in: ``notebooks/00_measuring_realtime_and_accuracy.ipynb`` and every later notebook.
+Used in: every notebook but ``01_compression_lowrank``, ``07_multitask_learning``,
+``09_deployment_runtimes``, ``10_capstone_balancing``.
 """
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """Helpers for the notebooks: parameter checks, the report folder, showing source, environment facts.
 
-Used in: every notebook (the set-up cell after the parameters).
+Used in: every notebook.
 """
 from __future__ import annotations
 
@@ -32,49 +32,181 @@ def report_dir(path: str | Path | None = None) -> Path:
     return folder
 
 
+def _int(lo: int | None = None, hi: int | None = None) -> Callable[[str, Any], Any]:
+    return lambda n, v: check_int(n, v, min_value=lo, max_value=hi)
+
+
+def _num(lo: float | None = None, hi: float | None = None, *, open_lo: bool = False,
+         open_hi: bool = False) -> Callable[[str, Any], Any]:
+    return lambda n, v: check_float(n, v, low=lo, high=hi, low_inclusive=not open_lo, high_inclusive=not open_hi)
+
+
+def _one_of(*choices: Any) -> Callable[[str, Any], Any]:
+    return lambda n, v: check_choice(n, v, choices)
+
+
+def _optional(rule: Callable[[str, Any], Any]) -> Callable[[str, Any], Any]:
+    return lambda n, v: v if v is None else rule(n, v)
+
+
+def _list_of(rule: Callable[[str, Any], Any], *, unique: bool = False,
+             must_hold: Any = None) -> Callable[[str, Any], Any]:
+    """A non-empty list (or tuple) whose items all pass ``rule``; an item's error names ``NAME[i]``."""
+    def check(name: str, values: Any) -> Any:
+        check_type(name, values, (list, tuple))
+        if not values:
+            raise ValueError(f"{name} must hold at least one value, got {values!r}")
+        for i, value in enumerate(values):
+            rule(f"{name}[{i}]", value)
+        if unique and len(set(values)) != len(values):
+            raise ValueError(f"{name} must not repeat a value, got {values!r}")
+        if must_hold is not None and must_hold not in values:
+            raise ValueError(f"{name} must include {must_hold!r} (an exercise reads it), got {values!r}")
+        return values
+    return check
+
+
+def _int_or_list_of(rule: Callable[[str, Any], Any]) -> Callable[[str, Any], Any]:
+    """One value or a non-empty list of values, each passing ``rule``."""
+    return lambda n, v: _list_of(rule)(n, v) if isinstance(v, (list, tuple)) else rule(n, v)
+
+
+def _augmentation_preset(name: str, value: Any) -> Any:
+    from .techniques.augmentation import PRESETS
+
+    return check_choice(name, value, PRESETS)
+
+
+_POSITIVE = _num(0.0, open_lo=True)
+_FRACTION = _num(0.0, 1.0)            # [0, 1]
+_AMOUNT = _num(0.0, 1.0, open_hi=True)  # [0, 1): a fraction removed, never everything
+_BITS = _int(2, 8)
+
+# Every parameter of every notebook: its name, and the rule its value must pass.
 _RULES: dict[str, Callable[[str, Any], Any]] = {
-    "SEED": lambda n, v: check_int(n, v, min_value=0),
-    "EPOCHS": lambda n, v: check_int(n, v, min_value=1),
-    "DATASET": lambda n, v: check_choice(n, v, DATASETS),
-    "LATENCY_BUDGET_MS": lambda n, v: v if v is None else check_float(n, v, low=0.0, low_inclusive=False),
-    "SPEEDUP_TARGET": lambda n, v: v if v is None else check_float(n, v, low=0.0, low_inclusive=False),
-    "FINAL_REPEATS": lambda n, v: check_int(n, v, min_value=100),
-    "STUDENT_WIDTH": lambda n, v: check_int(n, v, min_value=1),
-    "PEAK_LR": lambda n, v: check_float(n, v, low=0.0, low_inclusive=False),
-    "SCHEDULE": lambda n, v: check_choice(n, v, ("constant", "one-cycle", "warmup-cosine")),
-    "KD_TEMPERATURE": lambda n, v: check_float(n, v, low=0.0, low_inclusive=False),
-    "KD_ALPHA": lambda n, v: check_float(n, v, low=0.0, high=1.0),
+    # shared by the series
+    "SEED": _int(0),
+    "DATASET": _one_of(*DATASETS),
+    "EPOCHS": _int(1),
+    "LATENCY_BUDGET_MS": _optional(_POSITIVE),    # None: the budget comes from SPEEDUP_TARGET
+    "SPEEDUP_TARGET": _optional(_POSITIVE),       # budget = the baseline's latency / SPEEDUP_TARGET
+    "FINAL_REPEATS": _int(100),
+    "SCHEDULE": _one_of("constant", "one-cycle", "warmup-cosine"),
+    "KD_TEMPERATURE": _POSITIVE,
+    "KD_ALPHA": _FRACTION,
     "THREADS": lambda n, v: check_int(n, v, min_value=1, max_value=os.cpu_count() or 1),
-    "REPEATS": lambda n, v: check_int(n, v, min_value=10),
-    "REALTIME_MODE": lambda n, v: check_choice(n, v, ("hard", "soft")),
-    "MISS_TOLERANCE": lambda n, v: check_float(n, v, low=0.0, high=1.0, high_inclusive=False),
-    "ACCURACY_FLOOR": lambda n, v: check_float(n, v, low=0.0, high=1.0),
-    "ACCURACY_TOLERANCE": lambda n, v: check_float(n, v, low=0.0, high=1.0, high_inclusive=False),
-    "REPORT_DIR": lambda n, v: v if v is None else check_type(n, v, (str, Path)),
+    "REPEATS": _int(10),
+    "REALTIME_MODE": _one_of("hard", "soft"),
+    "MISS_TOLERANCE": _num(0.0, 1.0, open_hi=True),
+    "ACCURACY_FLOOR": _FRACTION,
+    "ACCURACY_TOLERANCE": _num(0.0, 1.0, open_hi=True),
+    "REPORT_DIR": _optional(lambda n, v: check_type(n, v, (str, Path))),
     "PROGRESS": lambda n, v: check_type(n, v, bool),
-    "RESNET_REPEATS": lambda n, v: check_int(n, v, min_value=2),
-    "CALIBRATION_BATCHES": lambda n, v: check_int(n, v, min_value=1),
-    "CHANNEL_AMOUNT": lambda n, v: check_float(n, v, low=0.0, high=1.0, high_inclusive=False),
-    "GEMM_SIZE": lambda n, v: check_int(n, v, min_value=64),
-    "COPY_MB": lambda n, v: check_int(n, v, min_value=8),
+    # models and training
+    "WIDTH": _int(1),
+    "WIDTHS": _list_of(_int(1), unique=True),
+    "BIG_WIDTH": _int(1),
+    "NARROW_WIDTH": _int(1),
+    "STUDENT_WIDTH": _int(1),
+    "STUDENT_EPOCHS": _int(1),
+    "N_SEEDS": _int(1),
+    "SEEDS": _list_of(_int(0), unique=True),
+    "LR": _POSITIVE,
+    "PEAK_LR": _POSITIVE,
+    "LR_GRID": _list_of(_POSITIVE),
+    "FT_EPOCHS": _int(1),
+    "FT_LR": _POSITIVE,
+    "TARGET_ACCURACY": _FRACTION,
+    "RESNET_REPEATS": _int(2),
+    # 01 low-rank
+    "RANKS": _list_of(_int(1)),
+    "ENERGY": _num(0.0, 1.0, open_lo=True),
+    # 02 quantization
+    "BITS": _list_of(_BITS),
+    "QAT_BITS": _BITS,
+    "QAT_IMAGES": _int(1),
+    "CALIBRATION_BATCHES": _int_or_list_of(_int(1)),  # 02: a list to sweep; 09: one number
+    "CALIBRATION_BATCH_SIZE": _int(1),
+    "NUM_CALIBRATION_BATCHES": _int(1),
+    # 03 pruning
+    "AMOUNTS": _list_of(_AMOUNT),
+    "SCAN_AMOUNTS": _list_of(_AMOUNT, must_hold=0.9),
+    "SPARSE_AMOUNT": _AMOUNT,
+    "CHANNEL_AMOUNT": _AMOUNT,
+    "ITER_AMOUNT": _AMOUNT,
+    "ITER_STEPS": _int(1),
+    # 05 early stopping
+    "TRAIN_SIZE": _int(10),
+    "PATIENCE": _int(1),
+    "MIN_DELTA": _num(0.0),
+    "GL_ALPHA": _POSITIVE,
+    "LOSS_THRESHOLD": _POSITIVE,
+    # 06 augmentation
+    "SIZES": _list_of(_int(20)),
+    "COMPARE_SIZE": _int(20),
+    "PRESET": _augmentation_preset,
+    # 07 multi-task
+    "DIGIT_WEIGHTS": _list_of(_FRACTION),
+    "L1_LAMBDAS": _list_of(_num(0.0)),
+    "SPARSITY_TOL": _num(0.0),
+    # 08 distillation
+    "TEMPERATURES": _list_of(_POSITIVE),
+    "ALPHAS": _list_of(_FRACTION),
+    # 09 deployment runtimes
+    "GEMM_SIZE": _int(64),
+    "COPY_MB": _int(8),
     "COMPILE": lambda n, v: check_type(n, v, bool),
 }
 
+# Checks that relate two parameters, applied when a notebook passes both: (names, holds, what it means).
+_RELATIONS: list[tuple[tuple[str, ...], Callable[..., bool], str]] = [
+    (("WIDTH", "WIDTHS"), lambda w, ws: w in ws, "WIDTHS must contain WIDTH"),
+    (("WIDTH", "BIG_WIDTH"), lambda w, big: big > w, "BIG_WIDTH must be larger than WIDTH"),
+]
 
-def check_parameters(**params: Any) -> dict[str, Any]:
-    """Validate a notebook's papermill parameters by name; a bad one stops with a clear message.
+# Parameters that count training images: with ``n_train`` they may not exceed the training split.
+_TRAINING_SIZES = ("TRAIN_SIZE", "SIZES", "COMPARE_SIZE")
 
-    Known names (``SEED``, ``EPOCHS``, ``DATASET``, ``LATENCY_BUDGET_MS``, ``THREADS``,
-    ``REPEATS``, ``REALTIME_MODE``, ``MISS_TOLERANCE``, ``ACCURACY_FLOOR``, ``ACCURACY_TOLERANCE``,
-    ``REPORT_DIR``, ``PROGRESS``) are checked against their rules; others pass through.
+
+def parameter_names() -> tuple[str, ...]:
+    """Every notebook parameter name ``check_parameters`` knows, sorted."""
+    return tuple(sorted(_RULES))
+
+
+def check_parameters(*, n_train: int | None = None, **params: Any) -> dict[str, Any]:
+    """Validate a notebook's papermill parameters by name: the one way every notebook checks its parameters.
+
+    Every name must be known (see ``parameter_names()``; a new notebook parameter gets a rule
+    in ``_RULES`` of this module) and its value must pass that rule; two related parameters
+    passed together must agree (e.g. ``WIDTHS`` contains ``WIDTH``). With ``n_train`` (the
+    size of the loaded training split), ``TRAIN_SIZE``, ``SIZES`` and ``COMPARE_SIZE`` may
+    not exceed it. A bad value stops the notebook with a ``ValueError``/``TypeError`` that
+    names the parameter and the value.
+
+    Returns:
+        ``params`` unchanged.
     """
-    for name, value in params.items():
-        rule = _RULES.get(name)
-        if rule is not None:
-            try:
-                rule(name, value)
-            except (TypeError, ValueError) as exc:
-                raise type(exc)(f"bad notebook parameter: {exc}") from None
+    unknown = sorted(set(params) - set(_RULES))
+    if unknown:
+        raise TypeError(f"unknown notebook parameter(s) {', '.join(unknown)}: add a rule to _RULES in "
+                        f"tradeoff_lib/notebook.py (known: {', '.join(parameter_names())})")
+    try:
+        for name, value in params.items():
+            _RULES[name](name, value)
+        for names, holds, meaning in _RELATIONS:
+            if set(names) <= set(params) and not holds(*(params[n] for n in names)):
+                raise ValueError(f"{meaning}, got " + ", ".join(f"{n}={params[n]!r}" for n in names))
+        if n_train is not None:
+            check_int("n_train", n_train, min_value=1)
+            for name in sorted(set(_TRAINING_SIZES) & set(params)):
+                values = params[name] if name == "SIZES" else [params[name]]
+                for i, value in enumerate(values):
+                    if value > n_train:
+                        shown = f"{name}[{i}]" if name == "SIZES" else name
+                        raise ValueError(f"{shown} must be at most the {n_train} images of the training split, "
+                                         f"got {value}")
+    except (TypeError, ValueError) as exc:
+        raise type(exc)(f"bad notebook parameter: {exc}") from None
     return params
 
 

@@ -3,18 +3,17 @@
 Every function draws on a Matplotlib ``Axes`` (a new figure if none is given),
 returns the ``Figure``, and with ``path`` also saves a PNG (atomically).
 
-Used in: ``notebooks/00_measuring_realtime_and_accuracy.ipynb`` and every later notebook.
+Used in: every notebook.
 """
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 from typing import Iterable, Mapping, Sequence
 
 import numpy as np
 
 from ._checks import check_choice, check_float, check_type
+from .io import atomic_write_bytes
 from .latency import LatencyStats
 from .tradeoff import LATENCY_FIELDS, QUALITY_FIELDS, Result, pareto_front
 
@@ -28,17 +27,12 @@ def _axes(ax, figsize=(6.4, 4.2)):
 
 
 def save_figure(fig, path: str | Path, dpi: int = 110) -> Path:
-    """Save ``fig`` as PNG via a temporary file and a rename."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=".png")
-    os.close(fd)
-    try:
-        fig.savefig(tmp, dpi=dpi)
-        os.replace(tmp, path)
-    finally:
-        Path(tmp).unlink(missing_ok=True)
-    return path
+    """Save ``fig`` as PNG atomically (``io.atomic_write_bytes``)."""
+    import io
+
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=dpi)
+    return atomic_write_bytes(path, buffer.getvalue())
 
 
 def _log_x(ax) -> None:
@@ -206,6 +200,65 @@ def plot_steps(steps: Sequence[Result], *, latency: str = "latency_p50_ms", path
     a2.invert_yaxis()
     a2.set_yticklabels([])
     fig.suptitle("What each step contributed (top: where we start)")
+    if path is not None:
+        save_figure(fig, path)
+    return fig
+
+
+def plot_lines(series: Mapping[str, tuple[Sequence[float], Sequence[float]]], *, hline: float | None = None,
+               hline_label: str = "baseline", xlabel: str = "", ylabel: str = "", title: str = "",
+               logx: bool = False, xticks: Sequence[float] | None = None, marker: str = "o", ax=None,
+               path: str | Path | None = None):
+    """Curves ``{label: (xs, ys)}`` with markers, an optional reference line, labels; the notebooks' sweep plots."""
+    if not series:
+        raise ValueError("series is empty: nothing to plot")
+    fig, ax = _axes(ax, figsize=(6.4, 3.6))
+    for label, (xs, ys) in series.items():
+        if len(xs) != len(ys):
+            raise ValueError(f"series {label!r} has {len(xs)} x values and {len(ys)} y values")
+        ax.plot(list(xs), list(ys), marker=marker or None, ls="-", label=label)
+    if hline is not None:
+        ax.axhline(hline, color="0.4", ls=":", label=hline_label)
+    if logx:
+        ax.set_xscale("log")
+    if xticks is not None:
+        ax.set_xticks(list(xticks), [f"{t:g}" for t in xticks])
+        ax.minorticks_off()
+    ax.set(xlabel=xlabel, ylabel=ylabel, title=title)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    if path is not None:
+        save_figure(fig, path)
+    return fig
+
+
+def plot_image_grid(images, titles: Sequence[str], *, path: str | Path | None = None):
+    """One row of grayscale images (``(N, 1, H, W)`` or ``(N, H, W)``) with a title each."""
+    import matplotlib.pyplot as plt
+
+    if len(images) != len(titles) or len(titles) == 0:
+        raise ValueError(f"need one title per image and at least one image, got {len(images)} images "
+                         f"and {len(titles)} titles")
+    fig, axes = plt.subplots(1, len(titles), figsize=(1.15 * len(titles), 1.6), layout="constrained", squeeze=False)
+    for ax, image, title in zip(axes[0], images, titles):
+        ax.imshow(image[0] if image.ndim == 3 else image, cmap="gray_r")
+        ax.set_title(title, fontsize=9)
+        ax.axis("off")
+    if path is not None:
+        save_figure(fig, path)
+    return fig
+
+
+def plot_tradeoff_panels(panels: Mapping[str, Iterable[Result]], *, path: str | Path | None = None,
+                         **tradeoff_kwargs):
+    """``plot_tradeoff`` side by side, one panel per ``{title: results}`` (e.g. one per task)."""
+    import matplotlib.pyplot as plt
+
+    if not panels:
+        raise ValueError("panels is empty: nothing to plot")
+    fig, axes = plt.subplots(1, len(panels), figsize=(5.5 * len(panels), 4.2), layout="constrained", squeeze=False)
+    for ax, (title, results) in zip(axes[0], panels.items()):
+        plot_tradeoff(list(results), ax=ax, title=title, **tradeoff_kwargs)
     if path is not None:
         save_figure(fig, path)
     return fig

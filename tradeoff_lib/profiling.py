@@ -27,6 +27,7 @@ from torch import nn
 
 from ._checks import check_float, check_int, check_module, check_tensor
 from .latency import num_threads
+from .modes import eval_mode
 
 OTHER = "(other)"
 """The row for time outside any leaf module (functional ops, Python glue, an opaque runtime)."""
@@ -65,10 +66,8 @@ def profile_layers(model: nn.Module, x: torch.Tensor, *, repeats: int = 20, warm
 
     handles = [h for name, m in leaves for h in (m.register_forward_pre_hook(enter(name)),
                                                   m.register_forward_hook(leave(name)))]
-    was_training = model.training
-    model.eval()
     try:
-        with num_threads(threads), torch.inference_mode():
+        with eval_mode(model), num_threads(threads), torch.inference_mode():
             for _ in range(warmup):
                 model(x)
             with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU]) as prof:
@@ -78,7 +77,6 @@ def profile_layers(model: nn.Module, x: torch.Tensor, *, repeats: int = 20, warm
     finally:
         for h in handles:
             h.remove()
-        model.train(was_training)
     totals = {e.key: e.cpu_time_total / 1000 / repeats for e in prof.key_averages()}  # us -> ms per call
     forward = totals.get("forward", float("nan"))
     types = dict((name, type(m).__name__) for name, m in leaves)
@@ -148,15 +146,12 @@ def traffic_bytes(model: nn.Module, x: torch.Tensor, *, weight_bytes: int | None
         elements[0] += sum(t.numel() for t in tensors)
 
     handles = [m.register_forward_hook(hook) for _, m in _leaves(model)]
-    was_training = model.training
-    model.eval()
     try:
-        with torch.inference_mode():
+        with eval_mode(model), torch.inference_mode():
             model(x)
     finally:
         for h in handles:
             h.remove()
-        model.train(was_training)
     if weight_bytes is None:
         weight_bytes = sum(t.numel() * t.element_size() for t in list(model.parameters()) + list(model.buffers()))
     check_int("weight_bytes", weight_bytes, min_value=0)

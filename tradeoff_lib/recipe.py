@@ -24,7 +24,7 @@ from torch.utils.data import DataLoader
 from ._checks import check_choice, check_float, check_int, check_type
 from .data import Splits, train_loader
 from .models import make_cnn
-from .training import History, fit, seed_everything
+from .training import History, train_model
 
 SCHEDULES = ("constant", "one-cycle", "warmup-cosine")
 
@@ -102,17 +102,15 @@ def train_recipe(recipe: Recipe, splits: Splits, *, teacher: nn.Module | None = 
     if (recipe.temperature is None) != (teacher is None):
         raise ValueError("teacher and recipe.temperature go together: distillation needs both, "
                          f"got temperature={recipe.temperature!r} and teacher={type(teacher).__name__}")
-    seed_everything(seed)
-    model = make_cnn(recipe.width, splits.info)
-    step = None
+    step, check = None, None
     if teacher is not None:
-        distillation.check_student_teacher(model, teacher, splits.example_input(2))
+        check = lambda model: distillation.check_student_teacher(model, teacher, splits.example_input(2))  # noqa: E731
         step = distillation.distillation_step(temperature=recipe.temperature, alpha=recipe.alpha, teacher=teacher)
     data = splits.train.with_transform(augmentation.make_transform(recipe.augmentation))
     loader = train_loader(data, recipe.batch_size, seed=seed)
     callbacks = [] if recipe.early_stopping is None else [
         early_stopping.EarlyStopping(monitor="val_accuracy", mode="max", patience=recipe.early_stopping)]
-    history = fit(model, loader, DataLoader(splits.val, batch_size=500), epochs=recipe.epochs, lr=recipe.lr,
-                  scheduler=_scheduler(recipe, len(loader)), scheduler_interval="step", step_fn=step,
-                  callbacks=callbacks, progress=progress, desc=recipe.describe())
-    return model, history
+    return train_model(lambda: make_cnn(recipe.width, splits.info), loader, DataLoader(splits.val, batch_size=500),
+                       seed=seed, check_model=check, epochs=recipe.epochs, lr=recipe.lr,
+                       scheduler=_scheduler(recipe, len(loader)), scheduler_interval="step", step_fn=step,
+                       callbacks=callbacks, progress=progress, desc=recipe.describe())

@@ -24,8 +24,8 @@ import time
 from pathlib import Path
 from typing import Any, Sequence
 
+from .io import atomic_write_bytes
 from .notebook import REPO_ROOT, check_parameters, environment_info
-from .training import atomic_write_bytes
 
 NOTEBOOK_DIR = REPO_ROOT / "notebooks"
 DEFAULT_OUT = REPO_ROOT / "reports"
@@ -155,32 +155,6 @@ Every number was measured during this run; latencies are per call at batch 1.</p
     return atomic_write_bytes(out_dir / "index.html", page.encode())
 
 
-def export_readme_assets(report: Path = DEFAULT_OUT, dest: Path = NOTEBOOK_DIR / "figures") -> str:
-    """Copy the capstone's trade-off plot next to the notebooks and return the README's headline table.
-
-    ``python -m tradeoff_lib.report --readme-assets`` after a full report run; the README shows what it prints.
-    """
-    plot, headline = Path(report) / "plots" / "10_all_candidates.png", Path(report) / "headline.json"
-    if not plot.exists() or not headline.exists():
-        raise ValueError(f"{report} has no capstone results yet: run the whole series first (make report)")
-    dest.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(plot, dest / "headline_tradeoff.png")
-    h = json.loads(headline.read_text())
-    rows = ["| model | val. F1 | test accuracy | test macro-F1 [95 % CI] | p50 ms | p99 ms | max ms | size KB "
-            "| vs. baseline |", "|---|---|---|---|---|---|---|---|---|"]
-    for label, r in (("baseline", h["baseline"]), ("chosen", h["chosen"]), ("fastest within tolerance",
-                                                                           h["fastest_within_tolerance"])):
-        if r is None:
-            continue
-        vs = "" if label == "baseline" else (f"{r['speedup_p50']:.1f}x faster, {r['size_ratio']:.0f}x smaller, "
-                                             f"{r['accuracy_change_pts']:+.1f} pt")
-        rows.append(f"| {label}: {r['name']} | {float(r['val_f1']):.3f} | {float(r['accuracy']):.3f} | {float(r['f1']):.3f} "
-                    f"[{float(r['f1_low']):.3f}, {float(r['f1_high']):.3f}] | {float(r['latency_p50_ms']):.3f} | "
-                    f"{float(r['latency_p99_ms']):.3f} | {float(r['latency_max_ms']):.3f} | "
-                    f"{int(r['size_bytes']) / 1024:,.0f} | {vs} |")
-    return "\n".join(rows)
-
-
 def _swap_in(staging: Path, out: Path) -> None:
     """Replace ``out`` by ``staging`` with two renames (the old report is removed last)."""
     old = out.with_name(f".{out.name}.old-{os.getpid()}")
@@ -241,10 +215,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--list", action="store_true", help="list the notebooks and their parameters, then exit")
     parser.add_argument("--notebooks-dir", type=Path, default=NOTEBOOK_DIR, help=argparse.SUPPRESS)
     parser.add_argument("--readme-assets", action="store_true",
-                        help="copy the capstone plot to notebooks/figures/ and print the README headline table")
+                        help="write the README's results from the report (and bench.json), copy the capstone plot")
     args = parser.parse_args(argv)
     if args.readme_assets:
         try:
+            from .readme import export_readme_assets
+
             print(export_readme_assets(args.out))
         except ValueError as exc:
             print(f"error: {exc}", file=sys.stderr)

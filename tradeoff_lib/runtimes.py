@@ -37,6 +37,7 @@ from torch import nn
 from ._checks import check_float, check_int, check_module, check_tensor
 from .applied import ATTRIBUTE, mark_applied
 from .cost import clone_model
+from .modes import eval_mode
 
 RUNTIMES = ("eager", "torchscript frozen", "torch.compile", "onnxruntime", "onnxruntime int8", "pt2e int8")
 """Names accepted by ``runtime_variants(include=...)``."""
@@ -344,12 +345,8 @@ def check_outputs(reference: nn.Module, candidate: nn.Module, x: torch.Tensor, *
     check_module("candidate", candidate)
     check_tensor("x", x)
     check_float("atol", atol, low=0.0)
-    was = reference.training
-    reference.eval()
-    try:
+    with eval_mode(reference):
         ref = reference(x)
-    finally:
-        reference.train(was)
     out = candidate(x)
     if out.shape != ref.shape:
         raise AssertionError(f"output shapes differ: {tuple(ref.shape)} vs {tuple(out.shape)}")

@@ -79,7 +79,8 @@ def make_student_copy(src: Path, dst: Path) -> int:
     return len(exercises)
 
 
-def build_student_copies(notebooks_dir: Path = REPO_ROOT / "notebooks", out_dir: Path = REPO_ROOT / "student") -> dict[str, int]:
+def build_student_copies(notebooks_dir: Path = REPO_ROOT / "notebooks",
+                         out_dir: Path = REPO_ROOT / "student") -> dict[str, int]:
     """Student copies of every ``NN_*.ipynb``; returns the number of exercises per notebook."""
     return {src.name: make_student_copy(src, Path(out_dir) / src.name)
             for src in sorted(Path(notebooks_dir).glob("[0-9][0-9]_*.ipynb"))}

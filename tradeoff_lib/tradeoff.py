@@ -15,7 +15,7 @@ Pareto front: a model is on the front if no other model is both at least as fast
 and at least as accurate (and strictly better in one of the two). Only models on
 the front are worth shipping; which one depends on the latency budget.
 
-Used in: ``notebooks/00_measuring_realtime_and_accuracy.ipynb`` and every later notebook.
+Used in: every notebook.
 """
 from __future__ import annotations
 
@@ -30,9 +30,10 @@ from torch import nn
 
 from ._checks import check_choice, check_float, check_module, check_type
 from .cost import count_flops, count_nonzero_params, count_params, size_bytes
+from .io import atomic_write_bytes
 from .latency import LatencyStats, measure_latency
 from .metrics import accuracy, bootstrap_ci, f1_score
-from .training import atomic_write_bytes, predict
+from .training import predict
 
 LEDGER_NAME = "ledger.csv"
 
@@ -68,7 +69,8 @@ class Result:
 
     @classmethod
     def from_row(cls, row: dict[str, str]) -> "Result":
-        types = {"val_accuracy": float, "val_f1": float, "accuracy": float, "f1": float, "f1_low": float, "f1_high": float, "latency_p50_ms": float,
+        types = {"val_accuracy": float, "val_f1": float, "accuracy": float, "f1": float, "f1_low": float,
+                 "f1_high": float, "latency_p50_ms": float,
                  "latency_p99_ms": float, "latency_max_ms": float, "size_bytes": int, "params": int,
                  "nonzero_params": int, "flops": int, "seed": int, "threads": int}
         kwargs = {}
@@ -118,7 +120,8 @@ def measure(model: nn.Module, splits, *, name: str, technique: str, notebook: st
     except Exception:  # quantized kernels are invisible to the counter
         flops = None
     return Result(name=name, technique=technique, notebook=notebook, val_accuracy=accuracy(v_true, v_pred),
-                  val_f1=f1_score(v_true, v_pred, num_classes=splits.info.num_classes), accuracy=accuracy(y_true, y_pred),
+                  val_f1=f1_score(v_true, v_pred, num_classes=splits.info.num_classes),
+                  accuracy=accuracy(y_true, y_pred),
                   f1=ci.value, f1_low=ci.low, f1_high=ci.high, latency_p50_ms=stats.p50_ms,
                   latency_p99_ms=stats.p99_ms, latency_max_ms=stats.max_ms, size_bytes=size_bytes(model),
                   params=count_params(model), nonzero_params=count_nonzero_params(model),

@@ -5,15 +5,13 @@ technique notebooks use: ``step_fn`` replaces the loss computation (distillation
 multi-task), ``scheduler`` adjusts the learning rate, and ``callbacks`` can stop
 training early (see ``techniques/early_stopping.py``).
 
-Used in: ``notebooks/00_measuring_realtime_and_accuracy.ipynb`` and every later notebook.
+Used in: every notebook but ``07_multitask_learning``.
 """
 from __future__ import annotations
 
 import hashlib
 import json
-import os
 import random
-import tempfile
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -27,6 +25,8 @@ from torch import nn
 from torch.utils.data import DataLoader
 
 from ._checks import check_choice, check_float, check_int, check_module, check_type
+from .io import atomic_write_bytes, atomic_write_json
+from .modes import eval_mode
 
 OPTIMIZERS = ("adam", "adamw", "sgd")
 
@@ -212,15 +212,11 @@ def predict(model: nn.Module, loader: DataLoader) -> tuple[np.ndarray, np.ndarra
     The model's train/eval mode is restored afterwards (measuring never mutates).
     """
     check_module("model", model)
-    was_training, device = model.training, _device_of(model)
-    model.eval()
-    try:
-        ys, preds = [], []
+    device, ys, preds = _device_of(model), [], []
+    with eval_mode(model):
         for X, y in loader:
             ys.append(y.cpu())
             preds.append(model(X.to(device)).argmax(1).cpu())
-    finally:
-        model.train(was_training)
     return torch.cat(ys).numpy(), torch.cat(preds).numpy()
 
 
@@ -228,36 +224,17 @@ def predict(model: nn.Module, loader: DataLoader) -> tuple[np.ndarray, np.ndarra
 def evaluate(model: nn.Module, loader: DataLoader) -> dict[str, float]:
     """Mean cross-entropy and accuracy of ``model`` on ``loader``: ``{"loss", "accuracy"}``."""
     check_module("model", model)
-    was_training, device = model.training, _device_of(model)
-    model.eval()
-    try:
-        loss_sum, correct, n = 0.0, 0, 0
+    device, loss_sum, correct, n = _device_of(model), 0.0, 0, 0
+    with eval_mode(model):
         for X, y in loader:
             X, y = X.to(device), y.to(device)
             logits = model(X)
             loss_sum += float(F.cross_entropy(logits, y, reduction="sum"))
             correct += int((logits.argmax(1) == y).sum())
             n += len(y)
-    finally:
-        model.train(was_training)
     if n == 0:
         raise ValueError("loader is empty")
     return {"loss": loss_sum / n, "accuracy": correct / n}
-
-
-def atomic_write_bytes(path: str | Path, data: bytes) -> Path:
-    """Write ``data`` to ``path`` via a temporary file and a rename (never half-written)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
 
 
 def save_checkpoint(model: nn.Module, path: str | Path) -> Path:
@@ -278,6 +255,33 @@ def load_checkpoint(model: nn.Module, path: str | Path) -> nn.Module:
     return model
 
 
+def train_model(build: Callable[[], nn.Module], train_loader: DataLoader, val_loader: DataLoader | None = None, *,
+                seed: int = 0, check_model: Callable[[nn.Module], None] | None = None,
+                **fit_kwargs) -> tuple[nn.Module, History]:
+    """The one training core behind every ``train_*`` helper: seed, build, (check), ``fit``.
+
+    ``train_classifier``, ``augmentation.train_augmented``, ``distillation.train_student``,
+    ``multitask.train_multitask`` and ``train_recipe`` differ only in the loaders and the
+    ``fit`` hooks they pass here (``step_fn``, ``scheduler``, ``callbacks``...), so "same seed"
+    means the same initial weights and the same batch order in all of them.
+
+    Args:
+        build: ``() -> model``, called right after ``seed_everything(seed)``.
+        check_model: called with the new model before training (e.g. a student/teacher check).
+        **fit_kwargs: passed to ``fit`` (``epochs``, ``lr``, ``step_fn``, ``progress``, ``desc``...).
+
+    Returns:
+        ``(model, history)`` with the model in eval mode.
+    """
+    check_type("train_loader", train_loader, DataLoader)
+    seed_everything(seed)
+    model = check_module("build()", build())
+    if check_model is not None:
+        check_model(model)
+    history = fit(model, train_loader, val_loader, **fit_kwargs)
+    return model, history
+
+
 def train_classifier(build: Callable[[], nn.Module], splits, *, epochs: int = 5, seed: int = 0,
                      lr: float = 1e-3, batch_size: int = 64, cache_dir: str | Path | None = None,
                      progress: bool = True, name: str | None = None, **fit_kwargs):
@@ -295,10 +299,10 @@ def train_classifier(build: Callable[[], nn.Module], splits, *, epochs: int = 5,
     from .data import make_loaders
 
     check_int("batch_size", batch_size, min_value=1)
-    cacheable = cache_dir is not None and not ({"step_fn", "callbacks", "scheduler", "optimizer", "evaluate_fn"} & set(fit_kwargs))
-    generator_seed = seed_everything(seed).initial_seed()
-    model = build()
-    check_module("build()", model)
+    uncacheable = {"step_fn", "callbacks", "scheduler", "optimizer", "evaluate_fn"}
+    cacheable = cache_dir is not None and not (uncacheable & set(fit_kwargs))
+    seed_everything(seed)
+    model = check_module("build()", build())
     if cacheable:
         key_src = json.dumps({"model": repr(model), "config": getattr(model, "config", None),
                               "data": [splits.info.name, len(splits.train), len(splits.val), len(splits.test),
@@ -314,9 +318,27 @@ def train_classifier(build: Callable[[], nn.Module], splits, *, epochs: int = 5,
             load_checkpoint(model, weights)
             model.eval()
             return model, History.from_dict(json.loads(meta.read_text()))
-    train_dl, val_dl, _ = make_loaders(splits, batch_size, seed=generator_seed)
-    history = fit(model, train_dl, val_dl, epochs=epochs, lr=lr, progress=progress, desc=name, **fit_kwargs)
+    train_dl, val_dl, _ = make_loaders(splits, batch_size, seed=seed)
+    model, history = train_model(build, train_dl, val_dl, seed=seed, epochs=epochs, lr=lr, progress=progress,
+                                 desc=name, **fit_kwargs)
     if cacheable:
         save_checkpoint(model, weights)
-        atomic_write_bytes(meta, json.dumps(history.to_dict()).encode())
+        atomic_write_json(meta, history.to_dict(), indent=None)
     return model, history
+
+
+def course_baseline(splits, *, epochs: int = 4, seed: int = 0, cache_dir: str | Path | None = None,
+                    progress: bool = True) -> nn.Module:
+    """The course baseline ``SmallCNN(BASELINE_WIDTH)``, trained once and then read from the cache.
+
+    Notebooks 01-04, 08 and 10 all start from this model (notebook 00 trains it in its
+    width sweep under the same name and settings, so they share one checkpoint).
+
+    Returns:
+        The trained model, in eval mode.
+    """
+    from .models import BASELINE_WIDTH, make_cnn
+
+    model, _ = train_classifier(lambda: make_cnn(BASELINE_WIDTH, splits.info), splits, epochs=epochs, seed=seed,
+                                cache_dir=cache_dir, name=f"cnn{BASELINE_WIDTH}", progress=progress)
+    return model

@@ -204,16 +204,3 @@ def test_summary_p_value_matches_scipy_and_plot(tmp_path):
     assert summary.wins[1] == 3 and summary.gain_pts[1] == pytest.approx(100 * (0.01 + 0.02 + 0.005) / 3)
     fig = kd.plot_sweep(summary, path=tmp_path / "sweep.png")
     assert (tmp_path / "sweep.png").stat().st_size > 0 and len(fig.axes[0].lines) >= 2
-
-
-def test_notebook_parameter_checks():
-    ok = dict(student_width=8, student_epochs=4, temperatures=[1, 2], alphas=[0.5], seeds=[0, 1, 2])
-    kd.check_sweep_parameters(**ok)
-    for change, match in [({"temperatures": [0]}, r"TEMPERATURES\[...\] must be in \(0, inf\]"),
-                          ({"alphas": [1.2]}, r"ALPHAS\[...\] must be in \[0, 1\]"),
-                          ({"seeds": [0, 0]}, "must not repeat"), ({"seeds": []}, "at least one value"),
-                          ({"student_width": 0}, "STUDENT_WIDTH"), ({"student_epochs": 0}, "STUDENT_EPOCHS")]:
-        with pytest.raises(ValueError, match=match):
-            kd.check_sweep_parameters(**{**ok, **change})
-    with pytest.raises(TypeError, match="TEMPERATURES must be list or tuple"):
-        kd.check_sweep_parameters(**{**ok, "temperatures": 4})

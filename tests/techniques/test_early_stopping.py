@@ -2,11 +2,17 @@ import pytest
 import torch
 
 import tradeoff_lib as tl
-from tradeoff_lib.techniques.early_stopping import (EarlyStopping, EvaluateOn, GeneralizationLoss, Replay,
-                                                    ThresholdStopping, compare_rules, plot_overfitting,
-                                                    replay)
-
-VAL_LOSS = [1.0, 0.6, 0.5, 0.52, 0.49, 0.495, 0.51, 0.53, 0.56, 0.6]   # best at epoch 5
+from tests.conftest import VAL_LOSS
+from tradeoff_lib.techniques.early_stopping import (
+    EarlyStopping,
+    EvaluateOn,
+    GeneralizationLoss,
+    Replay,
+    ThresholdStopping,
+    compare_rules,
+    plot_overfitting,
+    replay,
+)
 
 
 def history(values, key="val_loss"):
@@ -115,7 +121,8 @@ def test_restore_can_be_switched_off(small_splits):
 
 
 def test_compare_rules_table():
-    runs = [tl.History([{"epoch": i + 1, "val_loss": v, "test_accuracy": 0.5 + i / 100} for i, v in enumerate(VAL_LOSS)])]
+    runs = [tl.History([{"epoch": i + 1, "val_loss": v, "test_accuracy": 0.5 + i / 100}
+                        for i, v in enumerate(VAL_LOSS)])]
     df = compare_rules({"patience 3": EarlyStopping(patience=3), "GL 5": GeneralizationLoss(5.0)}, runs * 2)
     assert len(df) == 4 and set(df["rule"]) == {"patience 3", "GL 5"}
     row = df.iloc[0]

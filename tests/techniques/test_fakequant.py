@@ -24,6 +24,7 @@ def test_quant_range_and_the_xor_pitfall():
 def test_hand_computed_asymmetric_example():
     x = torch.tensor([-1.0, 0.0, 0.5, 2.0])
     qp = fq.compute_qparams(x, 8, symmetric=False)
+    assert isinstance(qp, fq.QuantParams) and (qp.qmin, qp.qmax) == fq.quant_range(8, symmetric=False)
     assert qp.scale.item() == pytest.approx(3 / 255)
     assert qp.zero_point.item() == 85
     q = fq.quantize(x, qp)
@@ -164,3 +165,24 @@ def test_prepare_train_finalize_qat():
         fq.finalize_qat(model)
     with pytest.raises(TypeError, match="per_channel"):
         fq.FakeQuantize(4, per_channel=1)
+
+
+def test_plot_bit_sweep_draws_both_panels(tmp_path):
+    import pandas as pd
+
+    sweep = pd.DataFrame([{"bits": b, "per_channel": pc, "accuracy": 0.9 + b / 100, "packed_kb": b * 10.0}
+                          for b in (8, 4, 2) for pc in (True, False)])
+    fig = fq.plot_bit_sweep(sweep, float_accuracy=0.99, float_kb=320.0, path=tmp_path / "s.png")
+    left, right = fig.axes
+    assert len(left.lines) == 3 and [len(c) for c in right.containers] == [3]   # 2 curves + float line; 3 bars
+    assert (tmp_path / "s.png").stat().st_size > 0
+    with pytest.raises(ValueError, match=r"lacks the column\(s\) \['packed_kb'\]"):
+        fq.plot_bit_sweep(sweep.drop(columns="packed_kb"), float_accuracy=0.99, float_kb=320.0)
+
+
+def test_weight_rounding_and_qat_record_what_they_did():
+    model = tl.make_cnn(4)
+    assert tl.applied(fq.quantize_weights(model, 4)) == [{"technique": "weight rounding", "bits": 4, "symmetric": True,
+                                                           "per_channel": True}]
+    assert tl.applied(fq.prepare_qat(model, 2))[0]["technique"] == "quantization-aware training"
+    assert tl.applied(model) == []

@@ -96,6 +96,7 @@ def test_factorize_model_copy_plan_and_only_if_cheaper():
     x = torch.randn(2, 1, 28, 28)
     before = model(x)
     plan = lowrank.lowrank_plan(model, rank=8)
+    assert all(isinstance(p, lowrank.LayerPlan) for p in plan)
     by_name = {p.name: p for p in plan}
     assert list(by_name) == ["features.0", "features.4", "classifier.1", "classifier.3"]
     assert by_name["features.0"].rank == 8 and not by_name["features.0"].factorize  # 8 x 9: break-even 4.2
@@ -113,8 +114,9 @@ def test_factorize_model_copy_plan_and_only_if_cheaper():
     assert isinstance(forced.classifier[3], nn.Sequential) and isinstance(forced.classifier[1], nn.Linear)
     full = lowrank.factorize(model, energy=1.0, only_if_cheaper=False)
     torch.testing.assert_close(full(x), before, atol=1e-4, rtol=1e-4)
-    same = lowrank.factorize(model, rank=4, layers=["classifier.1"], inplace=True)
-    assert same is model and isinstance(model.classifier[1], nn.Sequential)
+    low = lowrank.factorize(model, rank=4, layers=["classifier.1"])
+    assert low is not model and isinstance(model.classifier[1], nn.Linear), "the input is never changed"
+    assert tl.applied(low) == [{"technique": "low-rank", "ranks": {"classifier.1": 4}}] and tl.applied(model) == []
 
 
 def test_energy_plan_keeps_at_least_that_energy():

@@ -253,17 +253,3 @@ def test_accuracies_evaluate_fn_and_l1_report(tasks_data):
     assert [w.shape for w in mt.head_weights(model)] == [(10, 16), (4, 16)]
     with pytest.raises(TypeError, match="dataset must be MultiTaskDataset"):
         mt.task_accuracies(model, test.tensors())
-
-
-def test_notebook_parameter_checks():
-    mt.check_parameters(width=16, digit_weights=[0.25, 0.5], l1_lambdas=[0.0, 0.01], sparsity_tol=1e-3)
-    with pytest.raises(ValueError, match=r"DIGIT_WEIGHTS\[...\] must be in \[0, 1\], got 1.5"):
-        mt.check_parameters(width=16, digit_weights=[1.5], l1_lambdas=[0.01], sparsity_tol=1e-3)
-    with pytest.raises(ValueError, match="L1_LAMBDAS must hold at least one value"):
-        mt.check_parameters(width=16, digit_weights=[0.5], l1_lambdas=[], sparsity_tol=1e-3)
-    with pytest.raises(ValueError, match="L1_LAMBDAS"):
-        mt.check_parameters(width=16, digit_weights=[0.5], l1_lambdas=[-0.1], sparsity_tol=1e-3)
-    with pytest.raises(TypeError, match="DIGIT_WEIGHTS must be list or tuple"):
-        mt.check_parameters(width=16, digit_weights=0.5, l1_lambdas=[0.1], sparsity_tol=1e-3)
-    with pytest.raises(ValueError, match="WIDTH must be in"):
-        mt.check_parameters(width=0, digit_weights=[0.5], l1_lambdas=[0.1], sparsity_tol=1e-3)

@@ -87,8 +87,9 @@ def test_make_permanent_removes_masks_and_keeps_zeros(cnn):
     assert set(pruned.state_dict()) == set(cnn.state_dict())
     perm = pruning.prune_magnitude(cnn, 0.6, permanent=True)
     assert set(perm.state_dict()) == set(cnn.state_dict())
-    same = pruning.prune_magnitude(cnn, 0.2, inplace=True)
-    assert same is cnn and pruning.sparsity(cnn) > 0.19
+    assert pruning.sparsity(cnn) == 0.0, "the input is never changed"
+    assert tl.applied(perm) == [{"technique": "unstructured pruning", "amount": 0.6, "scope": "global",
+                                 "permanent": True}]
 
 
 def test_sensitivity_scan_prunes_one_layer_at_a_time(cnn):
@@ -179,3 +180,26 @@ def test_bad_input_gives_clear_errors(cnn):
         pruning.iterative_prune_channels(cnn, 0.5, example_input=x, steps=0)
     with pytest.raises(TypeError, match="model must be Module"):
         pruning.channel_counts("cnn")
+
+
+def test_every_scope_and_importance_is_accepted_and_others_are_named(cnn):
+    x = torch.randn(1, 1, 28, 28)
+    for scope in pruning.SCOPES:
+        assert pruning.sparsity(pruning.prune_magnitude(cnn, 0.5, scope=scope)) == pytest.approx(0.5, abs=0.01)
+    counts = {imp: pruning.channel_counts(pruning.prune_channels(cnn, 0.5, example_input=x, importance=imp))
+              for imp in pruning.IMPORTANCES}
+    assert len({tuple(c.items()) for c in counts.values()}) == 1, "the importance picks which channels, not how many"
+    with pytest.raises(ValueError, match="scope must be one of 'layer', 'global'; got 'model'"):
+        pruning.prune_magnitude(cnn, 0.5, scope="model")
+    with pytest.raises(ValueError, match="importance must be one of"):
+        pruning.prune_channels(cnn, 0.5, example_input=x, importance="taylor")
+
+
+def test_channel_pruning_records_what_it_did(cnn):
+    x = torch.randn(1, 1, 28, 28)
+    small = pruning.prune_channels(cnn, 0.5, example_input=x)
+    steps = pruning.iterative_prune_channels(small, 0.25, example_input=x, steps=2)
+    assert tl.applied(small) == [{"technique": "channel pruning", "amount": 0.5, "importance": "l2"}]
+    assert tl.applied(steps)[-1] == {"technique": "channel pruning", "amount": 0.25, "importance": "l2", "steps": 2,
+                                     "fine_tuned": False}
+    assert len(tl.applied(steps)) == 2 and tl.applied(cnn) == [], "a ladder keeps the earlier entries"

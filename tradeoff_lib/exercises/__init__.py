@@ -11,7 +11,7 @@ In the notebooks an exercise is a code cell tagged ``solution`` followed by a co
 tagged ``check``; ``python -m tradeoff_lib.student`` makes the student copies, in which
 the solution code is replaced by a ``NotImplementedError`` and the checks stay.
 
-Used in: every notebook's "Exercises" section.
+Used in: every notebook.
 """
 from __future__ import annotations
 

@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..training import History
 from ..techniques.early_stopping import EarlyStopping, replay
+from ..training import History
 from . import exercise
 
 

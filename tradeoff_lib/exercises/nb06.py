@@ -12,7 +12,8 @@ def mixup_by_hand(x_mix, y_mix, x1, y1, x2, y2, lam, num_classes=10):
     x_exp, y_exp = mixup_pair(x1, y1, x2, y2, lam, num_classes)
     y_mix = torch.as_tensor(y_mix, dtype=torch.float32)
     if tuple(y_mix.shape) != (num_classes,):
-        return False, f"y_mix should be a soft label with {num_classes} entries (one-hot vectors mixed), got {tuple(y_mix.shape)}."
+        return False, (f"y_mix should be a soft label with {num_classes} entries (one-hot vectors mixed), "
+                       f"got {tuple(y_mix.shape)}.")
     if torch.allclose(torch.as_tensor(x_mix), (1 - lam) * x1 + lam * x2):
         return False, "the weights are swapped: λ goes with the first image and its label."
     if not torch.allclose(torch.as_tensor(x_mix, dtype=torch.float32), x_exp):

@@ -127,7 +127,7 @@ def train_augmented(build: Callable, splits, *, preset: str = "none", train_size
         ``(model, history)``; the model is in eval mode.
     """
     from ..data import stratified_subset
-    from ..training import fit, seed_everything
+    from ..training import train_model
 
     if (epochs is None) == (steps is None):
         raise ValueError(f"give exactly one of epochs and steps, got epochs={epochs!r}, steps={steps!r}")
@@ -137,14 +137,11 @@ def train_augmented(build: Callable, splits, *, preset: str = "none", train_size
         check_int("steps", steps, min_value=1)
         epochs = math.ceil(steps / math.ceil(len(train) / batch_size))
     check_int("epochs", epochs, min_value=1)
-    seed_everything(seed)
-    model = build()
-    loader = augmented_loader(train, preset, batch_size=batch_size, seed=seed, num_classes=splits.info.num_classes)
     check_type("validate", validate, bool)
+    loader = augmented_loader(train, preset, batch_size=batch_size, seed=seed, num_classes=splits.info.num_classes)
     val = DataLoader(splits.val, batch_size=500) if validate else None
-    history = fit(model, loader, val, epochs=epochs, lr=lr, progress=progress,
-                  desc=name or f"{preset} n={len(train)}", **fit_kwargs)
-    return model, history
+    return train_model(build, loader, val, seed=seed, epochs=epochs, lr=lr, progress=progress,
+                       desc=name or f"{preset} n={len(train)}", **fit_kwargs)
 
 
 def loader_time_s(dataset, preset: str = "none", *, batch_size: int = 64, seed: int = 0,

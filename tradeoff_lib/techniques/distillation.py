@@ -14,7 +14,7 @@ the teacher is frozen and the training images are not augmented here, its logits
 computed once (``teacher_logits``) and reused by every student run instead of running
 the teacher on every batch.
 
-Used in: notebooks/08_knowledge_distillation.ipynb
+Used in: ``notebooks/08_knowledge_distillation.ipynb``.
 """
 from __future__ import annotations
 
@@ -26,9 +26,12 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
 from .._checks import check_float, check_int, check_module, check_tensor, check_type
-from ..data import ArrayDataset
-from ..data import train_loader
-from ..training import fit, seed_everything
+from ..data import ArrayDataset, train_loader
+from ..modes import eval_mode
+from ..training import train_model
+
+__all__ = ["soft_targets", "distillation_loss", "teacher_logits", "WithTeacherLogits", "distillation_step",
+           "check_student_teacher", "train_student", "distillation_sweep", "summarize_sweep", "plot_sweep"]
 
 
 def _check_temperature_alpha(temperature, alpha) -> tuple[float, float]:
@@ -93,12 +96,8 @@ def teacher_logits(teacher: nn.Module, dataset: ArrayDataset, *, num_classes: in
     check_float("min_accuracy", min_accuracy, low=0.0, high=1.0)
     check_int("batch_size", batch_size, min_value=1)
     X, y = dataset.tensors()
-    was_training = teacher.training
-    teacher.eval()
-    try:
+    with eval_mode(teacher):
         logits = torch.cat([teacher(X[i:i + batch_size]) for i in range(0, len(X), batch_size)])
-    finally:
-        teacher.train(was_training)
     expected_classes = num_classes if num_classes is not None else int(y.max()) + 1
     if logits.ndim != 2 or logits.shape[1] != expected_classes:
         raise ValueError(f"teacher must output logits of shape (N, {expected_classes}), got "
@@ -162,13 +161,8 @@ def check_student_teacher(student: nn.Module, teacher: nn.Module, example_input:
             m is teacher for m in student.modules()):
         raise ValueError("teacher must be a separate trained model: it is (or contains, or is contained in) "
                          "the student, so the student would learn from itself")
-    with torch.inference_mode():
-        modes = student.training, teacher.training
-        student.eval(), teacher.eval()
-        try:
-            s_shape, t_shape = tuple(student(example_input).shape), tuple(teacher(example_input).shape)
-        finally:
-            student.train(modes[0]), teacher.train(modes[1])
+    with torch.inference_mode(), eval_mode(student, teacher):
+        s_shape, t_shape = tuple(student(example_input).shape), tuple(teacher(example_input).shape)
     if s_shape != t_shape:
         raise ValueError(f"teacher outputs shape {t_shape} but the student outputs {s_shape}: "
                          "both must predict the same classes")
@@ -187,33 +181,11 @@ def train_student(build: Callable[[], nn.Module], splits, *, logits: torch.Tenso
     """
     _check_temperature_alpha(temperature, alpha)
     check_int("seed", seed, min_value=0)
-    seed_everything(seed)
-    model = build()
-    check_module("build()", model)
     data = splits.train if logits is None else WithTeacherLogits(splits.train, logits)
     step = None if logits is None else distillation_step(temperature=temperature, alpha=alpha)
-    loader = train_loader(data, batch_size, seed=seed)
-    history = fit(model, loader, None, epochs=epochs, lr=lr, step_fn=step, progress=progress,
-                  desc="student" if logits is None else f"student T={temperature:g} a={alpha:g}")
-    return model, history
-
-
-def check_sweep_parameters(*, student_width: int, student_epochs: int, temperatures, alphas, seeds) -> None:
-    """Validate notebook 08's own parameters; a bad one raises with the parameter's name."""
-    check_int("STUDENT_WIDTH", student_width, min_value=1)
-    check_int("STUDENT_EPOCHS", student_epochs, min_value=1)
-    for name, values in (("TEMPERATURES", temperatures), ("ALPHAS", alphas), ("SEEDS", seeds)):
-        check_type(name, values, (list, tuple))
-        if not values:
-            raise ValueError(f"{name} must hold at least one value, got {values!r}")
-    for t in temperatures:
-        check_float("TEMPERATURES[...]", t, low=0.0, low_inclusive=False)
-    for a in alphas:
-        check_float("ALPHAS[...]", a, low=0.0, high=1.0)
-    for s in seeds:
-        check_int("SEEDS[...]", s, min_value=0)
-    if len(set(seeds)) != len(seeds):
-        raise ValueError(f"SEEDS must not repeat a seed, got {seeds!r}")
+    return train_model(build, train_loader(data, batch_size, seed=seed), None, seed=seed, epochs=epochs, lr=lr,
+                       step_fn=step, progress=progress,
+                       desc="student" if logits is None else f"student T={temperature:g} a={alpha:g}")
 
 
 def distillation_sweep(build: Callable[[], nn.Module], splits, logits: torch.Tensor, *,

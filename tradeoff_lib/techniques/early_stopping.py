@@ -30,8 +30,8 @@ from torch import nn
 
 from .._checks import check_choice, check_float, check_int, check_type
 
-__all__ = ["EarlyStopping", "GeneralizationLoss", "ThresholdStopping", "EvaluateOn", "Replay", "replay", "compare_rules",
-           "plot_overfitting"]
+__all__ = ["EarlyStopping", "GeneralizationLoss", "ThresholdStopping", "EvaluateOn", "Replay", "replay",
+           "compare_rules", "plot_overfitting"]
 
 
 def _read(logs: dict[str, float], monitor: str) -> float:
@@ -143,7 +143,8 @@ class GeneralizationLoss(_BestTracker):
     def generalization_loss(value: float, best: float) -> float:
         """``100 · (E / E_opt − 1)``, in percent."""
         if not best > 0:
-            raise ValueError(f"the best monitored value must be > 0 for GL, got {best:g}; monitor a loss or an error rate")
+            raise ValueError(f"the best monitored value must be > 0 for GL, got {best:g}; "
+                             "monitor a loss or an error rate")
         return 100.0 * (value / best - 1.0)
 
     def on_epoch_end(self, epoch: int, logs: dict[str, float], model: nn.Module | None = None) -> bool:

@@ -35,11 +35,17 @@ from torch import nn
 from torch.nn.utils import parametrize
 
 from .._checks import check_int, check_module, check_tensor, check_type
+from ..applied import mark_applied
 from ..cost import clone_model
 
 MIN_BITS, MAX_BITS = 2, 8
 LAYERS = (nn.Conv2d, nn.Linear)
 """Layer types whose ``weight`` the model-level functions quantize."""
+
+
+__all__ = ["QuantParams", "quant_range", "compute_qparams", "quantize", "dequantize", "fake_quantize",
+           "quantize_weights", "packed_size_bytes", "float_size_bytes", "FakeQuantize", "prepare_qat", "finalize_qat",
+           "plot_bit_sweep"]
 
 
 @dataclass(frozen=True)
@@ -171,7 +177,7 @@ def quantize_weights(model: nn.Module, bits: int = 8, *, symmetric: bool = True,
     with torch.no_grad():
         for _, module in _weights(out, layers):
             module.weight.copy_(fake_quantize(module.weight, bits, symmetric=symmetric, per_channel=per_channel))
-    return out
+    return mark_applied(out, "weight rounding", bits=bits, symmetric=symmetric, per_channel=per_channel)
 
 
 def packed_size_bytes(model: nn.Module, bits: int = 8, *, symmetric: bool = True, per_channel: bool = True,
@@ -234,7 +240,7 @@ def prepare_qat(model: nn.Module, bits: int = 4, *, symmetric: bool = True, per_
     for _, module in _weights(out, layers):
         parametrize.register_parametrization(
             module, "weight", FakeQuantize(bits, symmetric=symmetric, per_channel=per_channel))
-    return out
+    return mark_applied(out, "quantization-aware training", bits=bits, symmetric=symmetric, per_channel=per_channel)
 
 
 def finalize_qat(model: nn.Module) -> nn.Module:
@@ -249,3 +255,34 @@ def finalize_qat(model: nn.Module) -> nn.Module:
     if not found:
         raise ValueError("model has no FakeQuantize parametrizations: call prepare_qat first")
     return model
+
+
+def plot_bit_sweep(sweep, *, float_accuracy: float, float_kb: float, path=None):
+    """Notebook 02's bit-width sweep: accuracy per bit width (per-channel and per-tensor) and packed size.
+
+    ``sweep`` is a DataFrame with columns ``bits``, ``per_channel``, ``accuracy`` and ``packed_kb``.
+    """
+    import matplotlib.pyplot as plt
+
+    from ..plotting import save_figure
+
+    missing = {"bits", "per_channel", "accuracy", "packed_kb"} - set(sweep.columns)
+    if missing:
+        raise ValueError(f"sweep lacks the column(s) {sorted(missing)}")
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(10, 3.8))
+    for per_channel, part in sweep.groupby("per_channel"):
+        ax1.plot(part["bits"], part["accuracy"], "o-", label="per-channel" if per_channel else "per-tensor")
+    ax1.axhline(float_accuracy, color="0.5", ls="--", label="float32")
+    ax1.set(xlabel="bits per weight", ylabel="test accuracy", title="Weights-only quantization",
+            xticks=sorted(sweep["bits"].unique()))
+    ax1.invert_xaxis()
+    ax1.legend(loc="lower left")
+    part = sweep[sweep["per_channel"]]
+    ax2.bar(part["bits"].astype(str), part["packed_kb"], color="C0")
+    ax2.axhline(float_kb, color="0.5", ls="--", label="float32")
+    ax2.set(xlabel="bits per weight", ylabel="packed size (KB)", title="Model size")
+    ax2.legend(loc="upper right")
+    fig.tight_layout()
+    if path is not None:
+        save_figure(fig, path)
+    return fig

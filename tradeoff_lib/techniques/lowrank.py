@@ -18,7 +18,7 @@ The rank of each layer is chosen either directly (``rank=r``) or by the fraction
 singular-value *energy* kept: the smallest ``r`` with
 ``sum_{i<=r} s_i^2 >= energy * sum_i s_i^2``.
 
-Used in: ``notebooks/01_compression_lowrank.ipynb``.
+Used in: ``notebooks/01_compression_lowrank.ipynb``, ``notebooks/10_capstone_balancing.ipynb``.
 """
 from __future__ import annotations
 
@@ -31,9 +31,15 @@ import torch
 from torch import nn
 
 from .._checks import check_float, check_int, check_module, check_type
+from ..applied import mark_applied
 from ..training import History, fit, seed_everything
 
 SUPPORTED = (nn.Linear, nn.Conv2d)
+
+
+__all__ = ["singular_values", "full_rank", "breakeven_rank", "macs_ratio", "rank_for_energy",
+           "factorize_layer", "factorized_weight", "LayerPlan", "lowrank_plan", "factorize", "approximation_error",
+           "eckart_young_error", "body_features", "fine_tune_head"]
 
 
 def _matrix(layer: nn.Module) -> torch.Tensor:
@@ -214,22 +220,22 @@ def lowrank_plan(model: nn.Module, *, rank: int | Mapping[str, int] | None = Non
 
 
 def factorize(model: nn.Module, *, rank: int | Mapping[str, int] | None = None, energy: float | None = None,
-              layers: Sequence[str] | None = None, only_if_cheaper: bool = True, inplace: bool = False) -> nn.Module:
-    """Replace layers of ``model`` by their truncated-SVD factorization (a copy unless ``inplace=True``).
+              layers: Sequence[str] | None = None, only_if_cheaper: bool = True) -> nn.Module:
+    """A copy of ``model`` whose layers are replaced by their truncated-SVD factorization.
 
     Arguments as in ``lowrank_plan``; each layer whose plan says ``factorize`` becomes the
     ``nn.Sequential`` from ``factorize_layer``. The model keeps its class and forward;
     only the named children change. Example: ``factorize(cnn, rank=32, layers=["classifier.1"])``.
     """
     plan = lowrank_plan(model, rank=rank, energy=energy, layers=layers, only_if_cheaper=only_if_cheaper)
-    target = model if inplace else copy.deepcopy(model)
+    target = copy.deepcopy(model)
     for p in plan:
         if not p.factorize:
             continue
         parent_name, _, child = p.name.rpartition(".")
         parent = target.get_submodule(parent_name) if parent_name else target
         setattr(parent, child, factorize_layer(getattr(parent, child), rank=p.rank))
-    return target
+    return mark_applied(target, "low-rank", ranks={p.name: p.rank for p in plan if p.factorize})
 
 
 def approximation_error(layer: nn.Module, rank: int) -> float:

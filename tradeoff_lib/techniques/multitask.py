@@ -14,7 +14,7 @@ two separate networks need two passes. The total loss is a weighted sum:
 The L1 term drives many head weights towards zero: each head then reads only some of
 the shared features (``weight_sparsity``, ``features_used``).
 
-Used in: notebooks/07_multitask_learning.ipynb
+Used in: ``notebooks/07_multitask_learning.ipynb``.
 """
 from __future__ import annotations
 
@@ -29,10 +29,17 @@ from .._checks import check_float, check_int, check_module, check_type
 from ..cost import clone_model
 from ..data import ArrayDataset, train_loader
 from ..models import SmallCNN
-from ..training import fit, seed_everything
+from ..modes import eval_mode
+from ..training import train_model
 
 TASKS = {"digit": 10, "rotation": 4}
 """The course's two tasks and their number of classes."""
+
+
+__all__ = ["TASKS", "MultiTaskDataset", "make_rotation_task", "MultiTaskCNN", "make_multitask_cnn", "SeparateModels",
+           "task_losses", "FixedWeighting", "UncertaintyWeighting", "head_weights", "l1_penalty", "weight_sparsity",
+           "features_used", "zero_small_head_weights", "multitask_step", "predict_tasks", "task_accuracies",
+           "evaluate_tasks", "l1_report", "train_multitask", "task_results"]
 
 
 class MultiTaskDataset(Dataset):
@@ -263,12 +270,8 @@ def predict_tasks(model: nn.Module, dataset: MultiTaskDataset, *, batch_size: in
     check_module("model", model)
     check_type("dataset", dataset, MultiTaskDataset)
     X, labels = dataset.tensors()
-    was_training = model.training
-    model.eval()
-    try:
+    with eval_mode(model):
         outs = [model(X[i:i + batch_size]) for i in range(0, len(X), batch_size)]
-    finally:
-        model.train(was_training)
     _check_outputs(outs[0], labels)
     return {t: (labels[t].numpy(), torch.cat([o[t] for o in outs]).argmax(1).numpy()) for t in outs[0]}
 
@@ -309,22 +312,21 @@ def train_multitask(build: Callable[[], nn.Module], train_set: MultiTaskDataset,
     weighting = FixedWeighting() if weighting is None else check_module("weighting", weighting)
     l1 = check_float("l1", l1, low=0.0)
     check_int("seed", seed, min_value=0)
-    generator_seed = seed_everything(seed).initial_seed()
-    model = check_module("build()", build())
-    params = [p for p in model.parameters() if p.requires_grad] + list(weighting.parameters())
     val_loader = None if val_set is None else DataLoader(val_set, batch_size=500)
-    history = fit(model, train_loader(train_set, batch_size, seed=generator_seed), val_loader, epochs=epochs,
-                  lr=lr, optimizer=lambda _: torch.optim.Adam(params, lr=lr),
-                  step_fn=multitask_step(weighting, l1=l1), evaluate_fn=evaluate_tasks, progress=progress,
-                  desc=desc)
-    return model, history
+    learned = lambda params: [p for p in params if p.requires_grad] + list(weighting.parameters())  # noqa: E731
+    return train_model(build, train_loader(train_set, batch_size, seed=seed), val_loader, seed=seed, epochs=epochs,
+                       lr=lr, optimizer=lambda params: torch.optim.Adam(learned(params), lr=lr),
+                       step_fn=multitask_step(weighting, l1=l1), evaluate_fn=evaluate_tasks, progress=progress,
+                       desc=desc)
 
 
-def task_results(model: nn.Module, val_set: MultiTaskDataset, test_set: MultiTaskDataset, *, name: str, technique: str, notebook: str,
+def task_results(model: nn.Module, val_set: MultiTaskDataset, test_set: MultiTaskDataset, *, name: str,
+                 technique: str, notebook: str,
                  latency, example_input: torch.Tensor, dataset: str, seed: int = 0, n_boot: int = 1000,
                  notes: str = "") -> list:
     """One ``tl.Result`` per task (named ``"<name>/<task>"``): that task's validation accuracy and macro-F1
-    (for choosing), its test accuracy and macro-F1 with a bootstrap 95 % CI (for reporting), and the *shared* cost of answering every task (``latency``, size, parameters, FLOPs).
+    (for choosing), its test accuracy and macro-F1 with a bootstrap 95 % CI (for reporting), and the *shared*
+    cost of answering every task (``latency``, size, parameters, FLOPs).
 
     Each row's ``dataset`` is ``"<dataset>/<task>"`` (e.g. ``"mnist5k-rotated/digit"``): these scores
     come from another test set and task than the single-task rows of the ledger, so a selection
@@ -341,11 +343,8 @@ def task_results(model: nn.Module, val_set: MultiTaskDataset, test_set: MultiTas
     cost = dict(latency_p50_ms=latency.p50_ms, latency_p99_ms=latency.p99_ms, latency_max_ms=latency.max_ms,
                 size_bytes=size_bytes(model), params=count_params(model), nonzero_params=count_nonzero_params(model),
                 flops=count_flops(model, example_input), threads=latency.threads)
-    with torch.inference_mode():
-        was_training = model.training
-        model.eval()
+    with torch.inference_mode(), eval_mode(model):
         num_classes = {t: logits.shape[1] for t, logits in model(example_input).items()}
-        model.train(was_training)
     out = []
     for task, (y_true, y_pred) in preds.items():
         ci = bootstrap_ci(y_true, y_pred, "f1_macro", n_boot=n_boot, seed=seed, num_classes=num_classes[task])
@@ -356,14 +355,3 @@ def task_results(model: nn.Module, val_set: MultiTaskDataset, test_set: MultiTas
                           accuracy=accuracy(y_true, y_pred), f1=ci.value, f1_low=ci.low, f1_high=ci.high,
                           seed=seed, dataset=f"{dataset}/{task}", notes=notes, **cost))
     return out
-
-
-def check_parameters(*, width: int, digit_weights, l1_lambdas, sparsity_tol: float) -> None:
-    """Validate notebook 07's own parameters; a bad one raises with the parameter's name."""
-    check_int("WIDTH", width, min_value=1)
-    check_float("SPARSITY_TOL", sparsity_tol, low=0.0)
-    for name, values, high in (("DIGIT_WEIGHTS", digit_weights, 1.0), ("L1_LAMBDAS", l1_lambdas, None)):
-        if not check_type(name, values, (list, tuple)):
-            raise ValueError(f"{name} must hold at least one value, got {values!r}")
-        for value in values:
-            check_float(f"{name}[...]", value, low=0.0, high=high)

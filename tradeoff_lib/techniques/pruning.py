@@ -18,7 +18,8 @@ smaller and the model really gets faster. Which layers are coupled (residual
 additions, BatchNorm, flatten into a linear layer) is found by tracing the graph with
 Torch-Pruning's ``DependencyGraph``; channels are ranked by the L2 norm of their group.
 
-Used in: ``notebooks/03_pruning.ipynb``.
+Used in: ``notebooks/03_pruning.ipynb``, ``notebooks/09_deployment_runtimes.ipynb``,
+``notebooks/10_capstone_balancing.ipynb``.
 """
 from __future__ import annotations
 
@@ -30,10 +31,16 @@ from torch import nn
 from torch.nn.utils import prune
 
 from .._checks import check_choice, check_float, check_int, check_module, check_tensor, check_type
+from ..applied import mark_applied
 
 PRUNABLE = (nn.Linear, nn.Conv2d)
 SCOPES = ("layer", "global")
 IMPORTANCES = ("l2", "l1", "random")
+
+
+__all__ = ["SCOPES", "IMPORTANCES", "prunable_layers", "magnitude_mask", "prune_magnitude",
+           "make_permanent", "layer_sparsity", "sparsity", "sensitivity_scan", "channel_counts", "prune_channels",
+           "iterative_prune_channels"]
 
 
 def _check_amount(amount) -> float:
@@ -76,8 +83,8 @@ def magnitude_mask(weight: torch.Tensor, amount: float) -> torch.Tensor:
 
 
 def prune_magnitude(model: nn.Module, amount: float, *, scope: str = "global", layers: Sequence[str] | None = None,
-                    permanent: bool = False, inplace: bool = False) -> nn.Module:
-    """Unstructured L1-magnitude pruning of the weights (a copy unless ``inplace=True``).
+                    permanent: bool = False) -> nn.Module:
+    """Unstructured L1-magnitude pruning of the weights, on a copy (``tl.applied`` on it says what was done).
 
     Args:
         amount: fraction of weights to zero, in [0, 1): per layer (``scope="layer"``) or of all
@@ -93,7 +100,7 @@ def prune_magnitude(model: nn.Module, amount: float, *, scope: str = "global", l
     """
     amount = _check_amount(amount)
     check_choice("scope", scope, SCOPES)
-    target = model if inplace else copy.deepcopy(model)
+    target = copy.deepcopy(model)
     chosen = prunable_layers(target, layers)
     if scope == "global":
         prune.global_unstructured([(m, "weight") for m in chosen.values()],
@@ -101,6 +108,7 @@ def prune_magnitude(model: nn.Module, amount: float, *, scope: str = "global", l
     else:
         for m in chosen.values():
             prune.l1_unstructured(m, "weight", amount=amount)
+    mark_applied(target, "unstructured pruning", amount=amount, scope=scope, permanent=permanent)
     return make_permanent(target) if permanent else target
 
 
@@ -169,7 +177,7 @@ def _channel_pruner(model: nn.Module, amount: float, example_input: torch.Tensor
 
 def prune_channels(model: nn.Module, amount: float = 0.5, *, example_input: torch.Tensor,
                    ignored_layers: Sequence[str] | None = None, importance: str = "l2",
-                   global_pruning: bool = False, inplace: bool = False) -> nn.Module:
+                   global_pruning: bool = False) -> nn.Module:
     """Structured pruning: physically remove ``amount`` of the channels of every prunable group (a copy by default).
 
     Torch-Pruning traces ``model(example_input)`` to find coupled layers, ranks the channels of
@@ -188,17 +196,16 @@ def prune_channels(model: nn.Module, amount: float = 0.5, *, example_input: torc
         The smaller model (same class, smaller layers), in the train/eval mode it had.
     """
     amount = _check_amount(amount)
-    target = model if inplace else copy.deepcopy(model)
+    target = copy.deepcopy(model)
     pruner, was_training = _channel_pruner(target, amount, example_input, ignored_layers=ignored_layers,
                                            importance=importance, global_pruning=global_pruning, steps=1)
     pruner.step()
-    return target.train(was_training)
+    return mark_applied(target.train(was_training), "channel pruning", amount=amount, importance=importance)
 
 
 def iterative_prune_channels(model: nn.Module, amount: float, *, example_input: torch.Tensor, steps: int = 3,
                              fine_tune: Callable[[nn.Module, int], object] | None = None,
-                             ignored_layers: Sequence[str] | None = None, importance: str = "l2",
-                             inplace: bool = False) -> nn.Module:
+                             ignored_layers: Sequence[str] | None = None, importance: str = "l2") -> nn.Module:
     """Prune channels in ``steps`` equal steps up to ``amount``, calling ``fine_tune(model, step)`` after each.
 
     Small steps with recovery in between let the remaining weights adapt before more is
@@ -207,7 +214,7 @@ def iterative_prune_channels(model: nn.Module, amount: float, *, example_input: 
     amount = _check_amount(amount)
     if fine_tune is not None:
         check_type("fine_tune", fine_tune, Callable)
-    target = model if inplace else copy.deepcopy(model)
+    target = copy.deepcopy(model)
     pruner, was_training = _channel_pruner(target, amount, example_input, ignored_layers=ignored_layers,
                                            importance=importance, global_pruning=False, steps=steps)
     for step in range(steps):
@@ -215,4 +222,5 @@ def iterative_prune_channels(model: nn.Module, amount: float, *, example_input: 
         pruner.step()
         if fine_tune is not None:
             fine_tune(target, step)
-    return target.train(was_training)
+    return mark_applied(target.train(was_training), "channel pruning", amount=amount, importance=importance,
+                        steps=steps, fine_tuned=fine_tune is not None)

@@ -17,6 +17,9 @@ from torch import nn
 
 from .._checks import check_int, check_module, check_tensor, check_type
 from ..latency import LatencyStats, compare_latency
+from ..modes import eval_mode
+
+__all__ = ["weight_dtypes", "output_error", "compare_batches", "speedup_rows"]
 
 
 def weight_dtypes(model: nn.Module) -> dict[str, torch.dtype]:
@@ -67,12 +70,8 @@ def output_error(reference: nn.Module | torch.Tensor, model: nn.Module, X: torch
 
 
 def _outputs(model: nn.Module, X: torch.Tensor) -> torch.Tensor:
-    was_training = model.training
-    model.eval()
-    try:
+    with eval_mode(model):
         return model(X)
-    finally:
-        model.train(was_training)
 
 
 def compare_batches(models: dict[str, nn.Module], inputs: dict[str, torch.Tensor], *,

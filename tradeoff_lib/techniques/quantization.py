@@ -32,7 +32,8 @@ uses is recorded (``tl.applied(q)[-1]["method"]``), and a ``Int8MethodWarning`` 
 whenever it is not the first choice (``fx_static``). So the package never depends on
 the deprecated API alone and never falls back to fake int8 silently.
 
-Used in: ``notebooks/02_quantization.ipynb``.
+Used in: ``notebooks/02_quantization.ipynb``, ``notebooks/09_deployment_runtimes.ipynb``,
+``notebooks/10_capstone_balancing.ipynb``.
 """
 from __future__ import annotations
 
@@ -72,6 +73,11 @@ KNOWN_NOTICES = (
 """Deprecation notices the legacy path prints on every use; ``quiet_deprecations`` records them."""
 
 _NOTICES_SEEN: dict[str, None] = {}
+
+
+__all__ = ["METHODS", "ENGINES", "quiet_deprecations", "notices_seen",
+           "quantized_engine", "available_methods", "calibrate", "quantize_static", "quantize_dynamic_int8",
+           "quantize_int8"]
 
 
 @contextmanager

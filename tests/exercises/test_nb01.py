@@ -3,7 +3,7 @@ import torch
 from torch import nn
 
 import tradeoff_lib as tl
-from tests.test_tradeoff import RESULTS
+from tests.conftest import RESULTS
 
 
 def test_breakeven(capsys):

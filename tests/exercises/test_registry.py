@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 import tradeoff_lib as tl
-from tests.test_tradeoff import RESULTS
+from tests.conftest import RESULTS
 
 
 def test_registry_and_unknown_id():

@@ -1,7 +1,7 @@
 import torch
 
 import tradeoff_lib as tl
-from tests.test_tradeoff import RESULTS
+from tests.conftest import RESULTS
 from tradeoff_lib.techniques import distillation as kd
 
 ZS = torch.tensor([[1.0, 0.0, -1.0], [0.5, 1.5, 0.0]])

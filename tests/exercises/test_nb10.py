@@ -1,5 +1,5 @@
 import tradeoff_lib as tl
-from tests.test_tradeoff import R, RESULTS
+from tests.conftest import RESULTS, R
 
 
 def test_hard_budget_choice():
