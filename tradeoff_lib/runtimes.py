@@ -19,7 +19,7 @@ What was done (runtime, compile/export seconds, ONNX path) is recorded with
 ``mark_applied`` and read with ``tl.applied(model)``. ``check_outputs`` compares a
 runtime's outputs with eager PyTorch.
 
-Used in: ``notebooks/09_deployment_runtimes.ipynb``, ``tradeoff_lib/bench.py`` and the capstone.
+Used in: ``notebooks/09_deployment_runtimes.ipynb``, ``notebooks/10_capstone_balancing.ipynb``.
 """
 from __future__ import annotations
 
