@@ -45,6 +45,14 @@ _RULES: dict[str, Callable[[str, Any], Any]] = {
     "ACCURACY_TOLERANCE": lambda n, v: check_float(n, v, low=0.0, high=1.0, high_inclusive=False),
     "REPORT_DIR": lambda n, v: v if v is None else check_type(n, v, (str, Path)),
     "PROGRESS": lambda n, v: check_type(n, v, bool),
+    # notebooks/balance/balance_model.ipynb (python -m tradeoff_lib.balance)
+    "MODEL": lambda n, v: check_type(n, v, str),
+    "WEIGHTS": lambda n, v: v if v is None else check_type(n, v, str),
+    "DATA": lambda n, v: v if v is None else check_type(n, v, str),
+    "INPUT_SHAPE": lambda n, v: v if v is None else check_type(n, v, str),
+    "BUDGET_MS": lambda n, v: v if v is None else check_float(n, v, low=0.0, low_inclusive=False),
+    "SPEEDUP": lambda n, v: v if v is None else check_float(n, v, low=0.0, low_inclusive=False),
+    "QUICK": lambda n, v: check_type(n, v, bool),
 }
 
 
