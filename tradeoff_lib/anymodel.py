@@ -18,6 +18,7 @@ Used in: ``notebooks/balance/balance_model.ipynb`` (``python -m tradeoff_lib.bal
 from __future__ import annotations
 
 import importlib
+import types
 import warnings
 from pathlib import Path
 from typing import Iterable, Sequence
@@ -56,6 +57,9 @@ def load_model(spec: str, *, weights: str | Path | None = None) -> nn.Module:
             model = torch.export.load(spec).module()
         except Exception as exc:
             raise ValueError(f"MODEL: {spec!r} is not a file saved by torch.export.save ({_line(exc)})") from None
+        # an exported program keeps the mode it was exported in; its train()/eval() raise, so make them no-ops
+        model.train = types.MethodType(lambda self, mode=True: self, model)
+        model.eval = types.MethodType(lambda self: self, model)
     elif ":" in spec:
         module_name, _, attr = spec.partition(":")
         try:

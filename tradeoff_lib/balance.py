@@ -73,7 +73,7 @@ def check_inputs(args: argparse.Namespace) -> dict[str, Any]:
         n_data = sum(1 for p in folders.iterdir() if p.is_dir())
         if n_data != classes:
             raise ValueError(f"--data: {str(args.data)!r} has {n_data} classes but the model returns {classes} logits")
-    absolute = (lambda p: None if p is None else str(Path(p).expanduser().resolve()))
+    absolute = (lambda p: None if p is None else str(Path(p).expanduser().resolve()))  # noqa: E731
     params = {"MODEL": absolute(args.model) if args.model.endswith(".pt2") else args.model,
             "WEIGHTS": absolute(args.weights), "DATA": None if data is None else str(data),
             "INPUT_SHAPE": ",".join(map(str, shape)), "BUDGET_MS": args.budget_ms,

@@ -27,7 +27,7 @@ from torch import nn
 
 from . import anymodel
 from ._checks import check_choice, check_float
-from .cost import count_flops, count_params, size_bytes
+from .cost import clone_model, count_flops, count_params, size_bytes
 from .latency import LatencyStats, deadline_verdict
 
 EXACT_RUNTIMES = ("torch.compile", "onnxruntime")
@@ -77,6 +77,9 @@ def build_candidates(model: nn.Module, x: torch.Tensor, *, calibration, prune_ra
         return run
 
     cands = [Candidate("fp32 eager", "fp32", model, exact=True)]
+    if fine_tune is not None:  # the control: the same fine-tune without any compression
+        name = "fp32 + same fine-tune"
+        cands.append(_try(name, "fp32_fine_tuned", tuned(name, lambda: clone_model(model))))
     cands += runtime_candidates(model, x, calibration=calibration, threads=threads, include=runtimes)
     cands.append(_try("int8 (torch.ao)", "int8", lambda: anymodel.int8_auto(model, calibration, x)))
     for r in prune_ratios:
@@ -152,7 +155,9 @@ def choose(rows: Sequence[dict], *, accuracy_tolerance: float = 0.01) -> tuple[d
         best = max(ok, key=lambda r: (r["val_f1"], -r["p50_ms"]), default=None)
         why = (f"most accurate on validation (macro-F1) among the {len(fits)} candidates meeting the deadline "
                f"with validation accuracy >= {floor:.3f}")
-        return best, why if best else f"none of the {len(fits)} candidates meeting the deadline keeps accuracy >= {floor:.3f}"
+        if best is None:
+            why = f"none of the {len(fits)} candidates meeting the deadline keeps validation accuracy >= {floor:.3f}"
+        return best, why
     exact = [r for r in fits if r["exact"]]
     best = min(exact, key=lambda r: r["p50_ms"], default=None)
     lossy = [r["name"] for r in fits if not r["exact"]]
