@@ -320,3 +320,45 @@ def test_command_image_folder(tmp_path):
     assert chosen["val_accuracy"] >= measured[0]["val_accuracy"] - 0.05 - 1e-12
     assert max(r["val_f1"] for r in measured if r["val_accuracy"] >= measured[0]["val_accuracy"] - 0.05) == \
         chosen["val_f1"]
+
+
+def test_balance_notebook_is_stripped_parametrized_and_outside_the_series():
+    import nbformat
+    import papermill as pm
+
+    from tradeoff_lib import report
+
+    assert balance.NOTEBOOK not in report.list_notebooks()
+    nb = nbformat.read(str(balance.NOTEBOOK), as_version=4)
+    code = [c for c in nb.cells if c.cell_type == "code"]
+    assert all(not c.outputs and c.execution_count is None for c in code)
+    assert code[0].metadata.get("tags") == ["parameters"]
+    declared = pm.inspect_notebook(str(balance.NOTEBOOK))
+    assert {"MODEL", "DATA", "INPUT_SHAPE", "BUDGET_MS", "SPEEDUP", "QUICK", "REPORT_DIR"} <= set(declared)
+    args = balance.parser().parse_args(["tests.test_balance:tiny_cnn", "--input-shape", "3,16,16"])
+    assert set(balance.check_inputs(args)) <= set(declared)        # every parameter the command passes is declared
+
+
+def test_new_notebook_parameters_are_checked():
+    tl.check_parameters(MODEL="torchvision:resnet18", WEIGHTS=None, DATA=None, INPUT_SHAPE="3,8,8", BUDGET_MS=None,
+                        SPEEDUP=2.0, QUICK=True)
+    with pytest.raises(ValueError, match="BUDGET_MS"):
+        tl.check_parameters(BUDGET_MS=0)
+    with pytest.raises(ValueError, match="SPEEDUP"):
+        tl.check_parameters(SPEEDUP=-1.0)
+    with pytest.raises(TypeError, match="QUICK"):
+        tl.check_parameters(QUICK="yes")
+    with pytest.raises(TypeError, match="MODEL"):
+        tl.check_parameters(MODEL=None)
+
+
+def test_write_index(tmp_path):
+    summary = {"model": "m<x>", "input_shape": "3,8,8", "environment": {"cpu": "c"},
+               "requirement": {"mode": "hard", "budget_ms": 1.5, "budget_from": "given"},
+               "candidates": [{"name": "fp32 eager", "status": "measured", "p50_ms": 1.0},
+                              {"name": "onnxruntime", "status": "not applicable", "reason": "no onnx"}],
+               "choice": {"name": "fp32 eager", "why": "fastest", "production": {"runtime": "eager", "file": "model.pt2"}}}
+    page = balance.write_index(tmp_path, summary).read_text()
+    assert "Ship fp32 eager" in page and "no onnx" in page and "m&lt;x&gt;" in page and "1.500 ms" in page
+    page = balance.write_index(tmp_path, {**summary, "choice": None, "why": "too slow"}).read_text()
+    assert "No candidate meets the requirement" in page and "too slow" in page
