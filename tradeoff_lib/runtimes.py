@@ -26,8 +26,8 @@ import logging
 import tempfile
 import time
 import warnings
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Iterable
 
 import numpy as np
 import torch
@@ -56,7 +56,7 @@ class CompiledModel(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self._compiled(x)
 
-    def train(self, mode: bool = True) -> "CompiledModel":
+    def train(self, mode: bool = True) -> CompiledModel:
         """Only this wrapper's flag: the compiled graph stays in eval mode (an exported graph refuses ``.eval()``)."""
         self.training = mode
         return self

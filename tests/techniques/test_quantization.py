@@ -135,6 +135,16 @@ class Untraceable(nn.Module):
         return self.fc(x) if x.sum() > 0 else -self.fc(x)
 
 
+def test_without_torch_ao_hides_the_deprecated_methods_inside_the_block_only():
+    with Q.without_torch_ao():
+        found = Q.available_methods()
+        assert not found["fx_static"] and not found["eager_dynamic"] and found["onnxruntime_int8"]
+    assert Q.available_methods()["fx_static"] is (Q.quantized_engine() is not None)
+    with pytest.raises(KeyError), Q.without_torch_ao():
+        raise KeyError("passes through")
+    assert Q.available_methods()["eager_dynamic"]
+
+
 def test_auto_warns_and_moves_on_when_a_method_fails():
     model = Untraceable().eval()
     with pytest.warns(RuntimeWarning, match="fx_static failed"):

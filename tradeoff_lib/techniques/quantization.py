@@ -41,7 +41,7 @@ import logging
 import re
 import warnings
 from contextlib import contextmanager
-from typing import Iterable, Iterator
+from collections.abc import Iterable, Iterator
 
 import torch
 from torch import nn
@@ -144,6 +144,25 @@ def _load_pt2e():
 
 _LOADERS = {"fx_static": "_load_fx", "onnxruntime_int8": "_load_onnxruntime", "pt2e_int8": "_load_pt2e",
             "eager_dynamic": "_load_eager_dynamic", "torchao_dynamic": "_load_torchao"}
+
+
+@contextmanager
+def without_torch_ao() -> Iterator[None]:
+    """Inside the block, behave as if ``torch.ao.quantization`` were deleted (as PyTorch plans).
+
+    ``fx_static`` and ``eager_dynamic`` become unavailable, so ``quantize_int8`` shows what it
+    does on a future torch. Used by ``tradeoff_lib/bench.py`` and notebook 09.
+    """
+    saved = {name: globals()[name] for name in ("_load_fx", "_load_eager_dynamic")}
+
+    def missing():
+        raise ImportError("torch.ao.quantization is hidden (without_torch_ao)")
+
+    globals().update(dict.fromkeys(saved, missing))
+    try:
+        yield
+    finally:
+        globals().update(saved)
 
 
 def quantized_engine() -> str | None:
