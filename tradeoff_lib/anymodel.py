@@ -11,7 +11,6 @@ technique that cannot apply says why in one line.
 - ``output_layer(model, x)``, ``large_linear_layers(model)``;
 - ``prune_channels_auto`` / ``factorize_large_linear``: pruning and low-rank that keep the output layer;
 - ``int8_auto``: real int8 or a clear refusal (never fake int8 in silence);
-- ``layer_profile``: where the time goes, per layer, from ``torch.profiler``.
 
 Used in: ``notebooks/balance/balance_model.ipynb`` (``python -m tradeoff_lib.balance``).
 """
@@ -234,43 +233,3 @@ def int8_auto(model: nn.Module, calibration, example_input: torch.Tensor) -> nn.
     if method == "fake_int8":
         raise RuntimeError(f"no real int8 kernel applies (only fake int8 with float speed){': ' + why if why else ''}")
     return out
-
-
-def layer_profile(model: nn.Module, example_input: torch.Tensor, *, repeats: int = 5, top: int = 12):
-    """Where the time goes: CPU time per leaf layer over ``repeats`` calls, from ``torch.profiler``.
-
-    Each leaf module's forward is wrapped in a ``record_function`` labelled with its name.
-    Returns a DataFrame (``layer``, ``type``, ``ms_per_call``, ``share_pct``), slowest first, ``top`` rows.
-    """
-    import pandas as pd
-    from torch.profiler import ProfilerActivity, profile, record_function
-
-    check_module("model", model)
-    check_int("repeats", repeats, min_value=1)
-    leaves = {name: m for name, m in model.named_modules() if name and not list(m.children())}
-    open_ranges: list = []
-
-    def enter(mod, inp, name):
-        open_ranges.append(record_function(f"layer::{name}"))
-        open_ranges[-1].__enter__()
-
-    hooks = []
-    for name, m in leaves.items():
-        hooks.append(m.register_forward_pre_hook(lambda mod, inp, n=name: enter(mod, inp, n)))
-        hooks.append(m.register_forward_hook(lambda mod, inp, out: open_ranges.pop().__exit__(None, None, None)))
-    try:
-        with torch.inference_mode():
-            model.eval()(example_input)
-            with profile(activities=[ProfilerActivity.CPU]) as prof:
-                for _ in range(repeats):
-                    model(example_input)
-    finally:
-        for h in hooks:
-            h.remove()
-    events = [e for e in prof.key_averages() if e.key.startswith("layer::")]
-    total = sum(e.cpu_time_total for e in events) or 1.0
-    rows = [{"layer": e.key[len("layer::"):], "type": type(leaves[e.key[len("layer::"):]]).__name__,
-             "ms_per_call": e.cpu_time_total / 1000 / repeats, "share_pct": 100 * e.cpu_time_total / total}
-            for e in events]
-    frame = pd.DataFrame(rows, columns=["layer", "type", "ms_per_call", "share_pct"])
-    return frame.sort_values("ms_per_call", ascending=False).head(top).reset_index(drop=True).round(3)

@@ -81,7 +81,7 @@ def build_candidates(model: nn.Module, x: torch.Tensor, *, calibration, prune_ra
         name = "fp32 + same fine-tune"
         cands.append(_try(name, "fp32_fine_tuned", tuned(name, lambda: clone_model(model))))
     cands += runtime_candidates(model, x, calibration=calibration, threads=threads, include=runtimes)
-    cands.append(_try("int8 (torch.ao)", "int8", lambda: anymodel.int8_auto(model, calibration, x)))
+    cands.append(_try("int8 (auto)", "int8", lambda: anymodel.int8_auto(model, calibration, x)))
     for r in prune_ratios:
         name = f"prune {r:.0%} channels"
         cands.append(_try(name, "prune_channels", tuned(name, lambda r=r: anymodel.prune_channels_auto(model, r, x))))
@@ -135,7 +135,9 @@ def candidate_rows(cands: Sequence[Candidate], stats: dict[str, LatencyStats], x
                "p50_ms": s.p50_ms, "p99_ms": s.p99_ms, "max_ms": s.max_ms, "miss_rate": verdict.miss_rate,
                "meets_deadline": verdict.met, "speedup_p50": base.p50_ms / s.p50_ms, "size_bytes": model_size(c.model),
                "params": count_params(c.model), "flops": flops if flops is not None else ref_flops,
-               "flops_counted": flops is not None, "applied": anymodel.applied(c.model)}
+               "flops_counted": flops is not None, "applied": anymodel.applied(c.model),
+               "method": next((e.get("method") or e.get("runtime") for e in reversed(anymodel.applied(c.model))
+                               if e.get("method") or e.get("runtime")), None)}
         if splits is not None:
             row.update(validation_metrics(c.model, splits, seed=seed))
         rows.append(row)
