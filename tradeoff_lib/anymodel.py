@@ -214,16 +214,17 @@ def factorize_large_linear(model: nn.Module, *, rank_fraction: float | None = 0.
     return mark_applied(out, "lowrank", rank_fraction=rank_fraction, energy=energy, ranks=ranks)
 
 
-def int8_auto(model: nn.Module, calibration, example_input: torch.Tensor) -> nn.Module:
+def int8_auto(model: nn.Module, calibration, example_input: torch.Tensor, *, method: str = "auto") -> nn.Module:
     """Real int8 (static FX, else dynamic) of a copy; ``RuntimeError`` saying why if only fake int8 would work.
 
-    Works with both forms of ``quantization.quantize_int8`` (a model, or ``(model, method)``).
+    ``method`` goes to ``quantization.quantize_int8``; works with both forms of its result
+    (a model, or ``(model, method)``).
     """
     from .techniques import quantization
 
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        out = quantization.quantize_int8(model, calibration, example_input=example_input)
+        out = quantization.quantize_int8(model, calibration, method=method, example_input=example_input)
     if isinstance(out, tuple):
         out, method = out
         if not any(e.get("technique") == "int8" for e in applied(out)):

@@ -81,7 +81,7 @@ def build_candidates(model: nn.Module, x: torch.Tensor, *, calibration, prune_ra
         name = "fp32 + same fine-tune"
         cands.append(_try(name, "fp32_fine_tuned", tuned(name, lambda: clone_model(model))))
     cands += runtime_candidates(model, x, calibration=calibration, threads=threads, include=runtimes)
-    cands.append(_try("int8 (auto)", "int8", lambda: anymodel.int8_auto(model, calibration, x)))
+    cands.append(int8_candidate(model, x, calibration))
     for r in prune_ratios:
         name = f"prune {r:.0%} channels"
         cands.append(_try(name, "prune_channels", tuned(name, lambda r=r: anymodel.prune_channels_auto(model, r, x))))
@@ -89,6 +89,19 @@ def build_candidates(model: nn.Module, x: torch.Tensor, *, calibration, prune_ra
     cands.append(_try(name, "lowrank",
                       tuned(name, lambda: anymodel.factorize_large_linear(model, rank_fraction=rank_fraction))))
     return cands
+
+
+def int8_candidate(model: nn.Module, x: torch.Tensor, calibration) -> Candidate:
+    """torch.ao int8 (static FX) when it applies, else the fastest other real int8 method, named after it."""
+    first = _try("int8 (torch.ao fx_static)", "int8", lambda: anymodel.int8_auto(model, calibration, x,
+                                                                                 method="fx_static"))
+    if first.model is not None:
+        return first
+    other = _try("int8", "int8", lambda: anymodel.int8_auto(model, calibration, x))
+    if other.model is None:
+        return Candidate("int8", "int8", reason=f"fx_static: {first.reason}; auto: {other.reason}")
+    other.name = f"int8 ({anymodel.applied(other.model)[-1].get('method')})"
+    return other
 
 
 def model_size(model: nn.Module) -> int:
