@@ -138,6 +138,9 @@ def test_int8_auto_real_or_refuses(monkeypatch):
                         lambda: {k: k == "fake_int8" for k in quantization.METHODS})
     with pytest.raises(RuntimeError, match="fake int8"):
         anymodel.int8_auto(m, [torch.randn(4, *SHAPE)], x)
+    convs = nn.Sequential(nn.Conv2d(3, 4, 3), nn.AdaptiveAvgPool2d(1), nn.Flatten())
+    with pytest.raises(RuntimeError, match="left this model's weights in float"):
+        anymodel.int8_auto(convs, None, x, method="eager_dynamic")            # no nn.Linear to quantize
 
 
 # --- imagefolder -------------------------------------------------------------------------------------------------

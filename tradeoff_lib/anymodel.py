@@ -217,6 +217,7 @@ def factorize_large_linear(model: nn.Module, *, rank_fraction: float | None = 0.
 def int8_auto(model: nn.Module, calibration, example_input: torch.Tensor, *, method: str = "auto") -> nn.Module:
     """Real int8 (static FX, else dynamic) of a copy; ``RuntimeError`` saying why if only fake int8 would work.
 
+    A result that is not smaller than 90 % of the float model (no layer was quantized) is refused too.
     ``method`` goes to ``quantization.quantize_int8``; works with both forms of its result
     (a model, or ``(model, method)``).
     """
@@ -233,4 +234,8 @@ def int8_auto(model: nn.Module, calibration, example_input: torch.Tensor, *, met
     why = "; ".join(" ".join(str(w.message).split())[:160] for w in caught if issubclass(w.category, RuntimeWarning))
     if method == "fake_int8":
         raise RuntimeError(f"no real int8 kernel applies (only fake int8 with float speed){': ' + why if why else ''}")
+    from .cost import size_bytes
+
+    if size_bytes(out) > 0.9 * size_bytes(model):  # e.g. dynamic int8 of a model without nn.Linear modules
+        raise RuntimeError(f"int8 method {method} left this model's weights in float (no layer it can quantize)")
     return out
