@@ -167,7 +167,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0, help="seed of the data split, calibration and fine-tuning")
     p.add_argument("--out", type=Path, help="report folder (default reports/balance/<model>)")
     p.add_argument("--quick", action="store_true",
-                   help="a first look: no torch.compile/PT2E, 2 pruning ratios, 30 timed calls, <= 1000 images per split")
+                   help="a first look: no torch.compile/PT2E, 2 pruning ratios, 30 timed calls, <= 1000 images/split")
     return p
 
 
