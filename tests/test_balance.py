@@ -358,3 +358,22 @@ def test_write_index(tmp_path):
     assert "Ship fp32 eager" in page and "no onnx" in page and "m&lt;x&gt;" in page and "1.500 ms" in page
     page = balance.write_index(tmp_path, {**summary, "choice": None, "why": "too slow"}).read_text()
     assert "No candidate meets the requirement" in page and "too slow" in page
+
+
+def test_runtime_candidates_and_onnx_export(tmp_path, monkeypatch):
+    import sys
+
+    m, x = tiny_cnn().eval(), torch.randn(1, *SHAPE)
+    (ort,) = candidates.runtime_candidates(m, x, include=("onnxruntime",))
+    assert ort.name == "onnxruntime" and ort.exact and ort.model is not None
+    assert torch.allclose(ort.model(x), m(x), atol=1e-4)
+    prod = candidates.export_for_production(ort, x, tmp_path)
+    assert prod["file"] == "model.onnx" and (tmp_path / "model.onnx").stat().st_size > 0
+    (int8,) = candidates.runtime_candidates(m, x, include=("onnxruntime int8",))
+    assert int8.model is None and "calibration" in int8.reason                 # no calibration data: a reason
+    monkeypatch.setitem(sys.modules, "tradeoff_lib.runtimes", None)          # a version without runtimes
+    monkeypatch.delattr(tl, "runtimes", raising=False)
+    (missing,) = candidates.runtime_candidates(m, x)
+    assert missing.model is None and "runtimes" in missing.reason
+    q = candidates.int8_candidate(m, x, [torch.randn(4, *SHAPE)])
+    assert q.name == "int8 (torch.ao fx_static)" and q.model is not None
