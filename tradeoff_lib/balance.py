@@ -130,8 +130,8 @@ def run(params: dict[str, Any], out: Path, *, notebook: Path = NOTEBOOK, timeout
     shutil.rmtree(staging, ignore_errors=True)
     staging.mkdir()
     # the kernel runs in the notebook's folder: keep the caller's folder importable for module:factory models
-    os.environ["PYTHONPATH"] = os.pathsep.join([os.getcwd(), str(REPO_ROOT)] + [
-        p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p])
+    paths = [os.getcwd(), str(REPO_ROOT)] + os.environ.get("PYTHONPATH", "").split(os.pathsep)
+    os.environ["PYTHONPATH"] = os.pathsep.join(dict.fromkeys(p for p in paths if p))
     try:
         seconds = run_notebook(notebook, staging, params, timeout_s=timeout_s)
         export_html(staging / notebook.name)
