@@ -9,8 +9,10 @@ KERNEL     ?= tradeoff-cookbook
 STAMP      := $(VENV)/.installed
 REPORT_ARGS ?=
 PYTEST_ARGS ?=
+MODEL       ?=
+BALANCE_ARGS ?= --quick
 
-.PHONY: install report test unit lint lab bench student strip clean help
+.PHONY: install report test unit lint lab bench balance student strip clean help
 
 help:
 	@echo "make report   run the whole notebook series headless into reports/ (installs first if needed)"
@@ -19,6 +21,8 @@ help:
 	@echo "make lint     ruff on the package, the tests and the notebooks (part of make test)"
 	@echo "make lab      open the notebooks in JupyterLab"
 	@echo "make bench    measure the speedups of int8, pruning and low-rank side by side (reports/bench.json)"
+	@echo "make balance MODEL=torchvision:resnet18 BALANCE_ARGS='--input-shape 3,224,224 --speedup 2'"
+	@echo "              the trade-off report for your own model (reports/balance/<model>/index.html)"
 	@echo "make install  create $(VENV), install the package (editable) with its dev extra, register a kernel"
 	@echo "make student  student copies of the notebooks (solutions removed, checks kept) in student/"
 	@echo "make strip    remove outputs from the notebooks before committing"
@@ -46,6 +50,10 @@ lint: install
 
 bench: install
 	$(BIN)/python -m tradeoff_lib.bench
+
+balance: install
+	@test -n "$(MODEL)" || { echo "usage: make balance MODEL=torchvision:resnet18 BALANCE_ARGS='--input-shape 3,224,224 --speedup 2'"; exit 2; }
+	$(BIN)/python -m tradeoff_lib.balance $(MODEL) $(BALANCE_ARGS)
 
 lab: install
 	$(BIN)/jupyter lab notebooks/

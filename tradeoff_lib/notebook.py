@@ -156,6 +156,12 @@ _RULES: dict[str, Callable[[str, Any], Any]] = {
     "GEMM_SIZE": _int(64),
     "COPY_MB": _int(8),
     "COMPILE": lambda n, v: check_type(n, v, bool),
+    # notebooks/balance/balance_model.ipynb (python -m tradeoff_lib.balance)
+    "MODEL": lambda n, v: check_type(n, v, str),
+    "WEIGHTS": _optional(lambda n, v: check_type(n, v, str)),
+    "DATA": _optional(lambda n, v: check_type(n, v, str)),
+    "INPUT_SHAPE": _optional(lambda n, v: check_type(n, v, str)),
+    "QUICK": lambda n, v: check_type(n, v, bool),
 }
 
 # Checks that relate two parameters, applied when a notebook passes both: (names, holds, what it means).
