@@ -331,14 +331,15 @@ def test_balance_notebook_is_stripped_parametrized_and_outside_the_series():
     assert all(not c.outputs and c.execution_count is None for c in code)
     assert code[0].metadata.get("tags") == ["parameters"]
     declared = pm.inspect_notebook(str(balance.NOTEBOOK))
-    assert {"MODEL", "DATA", "INPUT_SHAPE", "LATENCY_BUDGET_MS", "SPEEDUP_TARGET", "QUICK", "REPORT_DIR"} <= set(declared)
+    assert {"MODEL", "DATA", "INPUT_SHAPE", "LATENCY_BUDGET_MS", "SPEEDUP_TARGET", "QUICK",
+            "REPORT_DIR"} <= set(declared)
     args = balance.parser().parse_args(["tests.test_balance:tiny_cnn", "--input-shape", "3,16,16"])
     assert set(balance.check_inputs(args)) <= set(declared)        # every parameter the command passes is declared
 
 
 def test_new_notebook_parameters_are_checked():
-    tl.check_parameters(MODEL="torchvision:resnet18", WEIGHTS=None, DATA=None, INPUT_SHAPE="3,8,8", LATENCY_BUDGET_MS=None,
-                        SPEEDUP_TARGET=2.0, QUICK=True)
+    tl.check_parameters(MODEL="torchvision:resnet18", WEIGHTS=None, DATA=None, INPUT_SHAPE="3,8,8",
+                        LATENCY_BUDGET_MS=None, SPEEDUP_TARGET=2.0, QUICK=True)
     with pytest.raises(ValueError, match="LATENCY_BUDGET_MS"):
         tl.check_parameters(LATENCY_BUDGET_MS=0)
     with pytest.raises(ValueError, match="SPEEDUP_TARGET"):
