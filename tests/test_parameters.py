@@ -5,7 +5,7 @@ import json
 import pytest
 
 import tradeoff_lib as tl
-from tests.conftest import NOTEBOOKS
+from tests.conftest import NOTEBOOKS, ROOT
 from tradeoff_lib.notebook import parameter_names
 
 
@@ -112,3 +112,19 @@ def test_the_report_rejects_a_bad_parameter_before_running_anything(tmp_path):
 
     with pytest.raises(ValueError, match="bad notebook parameter: EPOCHS must be in"):
         run_series(tmp_path / "out", parameters={"EPOCHS": 0}, notebooks_dir=tmp_path)
+
+
+def test_papermill_reads_every_parameter_of_every_notebook():
+    """A comment papermill cannot parse (an '=' or a quote in it) silently drops the parameter from
+    ``report --list`` and from the runner's injection; every assigned name must be readable."""
+    import json
+
+    import papermill as pm
+
+    paths = sorted(ROOT.glob("notebooks/[0-9][0-9]_*.ipynb")) + [ROOT / "notebooks/balance/balance_model.ipynb"]
+    for path in paths:
+        cell = next(c for c in json.loads(path.read_text())["cells"]
+                    if "parameters" in c["metadata"].get("tags", []))
+        assigned = [line.split("=")[0].strip() for line in "".join(cell["source"]).splitlines()
+                    if "=" in line and not line.lstrip().startswith("#")]
+        assert list(pm.inspect_notebook(str(path))) == assigned, path.name
