@@ -45,7 +45,29 @@ _RULES: dict[str, Callable[[str, Any], Any]] = {
     "ACCURACY_TOLERANCE": lambda n, v: check_float(n, v, low=0.0, high=1.0, high_inclusive=False),
     "REPORT_DIR": lambda n, v: v if v is None else check_type(n, v, (str, Path)),
     "PROGRESS": lambda n, v: check_type(n, v, bool),
+    # notebook 08 (distillation regimes)
+    "STUDENT_WIDTH": lambda n, v: check_int(n, v, min_value=1),
+    "STUDENT_EPOCHS": lambda n, v: check_int(n, v, min_value=1),
+    "TEMPERATURES": lambda n, v: _list_of(n, v, lambda m, x: check_float(m, x, low=0.0, low_inclusive=False)),
+    "ALPHAS": lambda n, v: _list_of(n, v, lambda m, x: check_float(m, x, low=0.0, high=1.0)),
+    "LRS": lambda n, v: _list_of(n, v, lambda m, x: check_float(m, x, low=0.0, low_inclusive=False)),
+    "SEEDS": lambda n, v: _list_of(n, v, lambda m, x: check_int(m, x, min_value=0), distinct=True),
+    "TUNE_SEEDS": lambda n, v: _list_of(n, v, lambda m, x: check_int(m, x, min_value=0), distinct=True),
+    "N_LABELLED": lambda n, v: check_int(n, v, min_value=10),
+    "TEACHER_DATA": lambda n, v: check_choice(n, v, ("all", "labelled")),
 }
+
+
+def _list_of(name: str, values: Any, check: Callable[[str, Any], Any], *, distinct: bool = False) -> list:
+    """A non-empty list whose every item passes ``check`` (and, with ``distinct``, without repeats)."""
+    check_type(name, values, (list, tuple))
+    if not values:
+        raise ValueError(f"{name} must hold at least one value, got {values!r}")
+    for i, v in enumerate(values):
+        check(f"{name}[{i}]", v)
+    if distinct and len(set(values)) != len(values):
+        raise ValueError(f"{name} must not repeat a value, got {values!r}")
+    return list(values)
 
 
 def check_parameters(**params: Any) -> dict[str, Any]:
