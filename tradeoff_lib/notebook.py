@@ -55,6 +55,7 @@ _RULES: dict[str, Callable[[str, Any], Any]] = {
     "TUNE_SEEDS": lambda n, v: _list_of(n, v, lambda m, x: check_int(m, x, min_value=0), distinct=True),
     "N_LABELLED": lambda n, v: check_int(n, v, min_value=10),
     "TEACHER_DATA": lambda n, v: check_choice(n, v, ("all", "labelled")),
+    "WORKERS": lambda n, v: check_int(n, v, min_value=1, max_value=max(os.cpu_count() or 1, 2)),
 }
 
 

@@ -124,3 +124,15 @@ def test_write_distillation_json_checks_entries(tmp_path):
     with pytest.raises(ValueError, match="one alone and one distilled"):
         kr.write_distillation_json(tmp_path / "x.json", {"a": entry})
     assert not (tmp_path / "x.json").exists()
+
+
+def test_run_accuracies_in_worker_processes_match_one_process(small_splits):
+    X, y = small_splits.train.tensors()
+    Xv, yv = small_splits.val.tensors()
+    build = lambda: tl.make_cnn(4)  # noqa: E731
+    jobs = [(build, X, y, Xv, yv, {"epochs": 1, "lr": 3e-3, "seed": s}) for s in (0, 1, 2)]
+    one = kr.run_accuracies(jobs, workers=1)
+    assert len(one) == 3 and all(0.0 <= a <= 1.0 for a in one)
+    assert kr.run_accuracies(jobs, workers=2) == one
+    with pytest.raises(ValueError, match="workers"):
+        kr.run_accuracies(jobs, workers=0)
