@@ -141,3 +141,15 @@ def test_paired_permutation_test_bad_input():
         paired_permutation_test([1, float("nan")], [2, 3])
     with pytest.raises(ValueError, match="max_exact"):
         paired_permutation_test([1, 2], [2, 3], max_exact=30)
+
+
+def test_paired_summary_by_hand():
+    from tradeoff_lib.metrics import paired_summary
+    s = paired_summary([0.90, 0.91, 0.92], [0.92, 0.92, 0.95])       # differences 2, 1, 3 points
+    assert s["gain"] == pytest.approx(2.0) and s["gain_std"] == pytest.approx(1.0)
+    assert s["wins"] == 3 and s["n"] == 3 and s["p_value"] == pytest.approx(0.25)
+    assert not s["within_noise"]                                       # 2 > 2 * 1 / sqrt(3)
+    mixed = paired_summary([0.90, 0.91, 0.92], [0.92, 0.90, 0.95])     # 2, -1, 3: signs disagree
+    assert mixed["within_noise"] and mixed["wins"] == 2
+    with pytest.raises(ValueError, match="scale"):
+        paired_summary([1, 2], [2, 3], scale=0)

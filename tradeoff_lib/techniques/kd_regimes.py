@@ -25,8 +25,6 @@ from __future__ import annotations
 
 import json
 import math
-import multiprocessing
-from concurrent.futures import ProcessPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Callable, Sequence
@@ -36,7 +34,8 @@ import torch
 from torch import nn
 
 from .._checks import check_float, check_int, check_module, check_tensor, check_type
-from ..metrics import paired_permutation_test
+from ..metrics import paired_summary as metrics_paired_summary
+from ..parallel import map_in_processes
 from ..training import atomic_write_bytes, fit, seed_everything
 from .distillation import distillation_step
 
@@ -132,41 +131,20 @@ def train_arm(build: Callable[[], nn.Module], X: torch.Tensor, y: torch.Tensor, 
     return model.eval()
 
 
-_JOBS: list = []   # (build, X, y, X_eval, y_eval, kwargs) of the runs a worker process picks by index
-
-
-def _run_job(i: int) -> float:
-    build, X, y, Xe, ye, kw = _JOBS[i]
-    torch.set_num_threads(1)
-    return _accuracy(train_arm(build, X, y, **kw), Xe, ye)
-
-
 def run_accuracies(jobs: list, workers: int = 1) -> list[float]:
     """Train and score independent runs ``(build, X, y, X_eval, y_eval, train_arm kwargs)``; accuracies in order.
 
-    With ``workers > 1`` (and the "fork" start method, i.e. Linux) the runs go to that many
-    single-threaded worker processes; each run is seeded and deterministic, so the numbers
-    are the same as with ``workers=1``, only sooner (2 cores: about twice as fast).
+    With ``workers > 1`` the runs go to that many single-threaded worker processes
+    (``tradeoff_lib.parallel``); each run is seeded and deterministic, so the numbers are
+    the same as with ``workers=1``, only sooner (2 cores: about twice as fast).
     """
-    global _JOBS
-    check_int("workers", workers, min_value=1)
-    if workers == 1 or len(jobs) < 2 or "fork" not in multiprocessing.get_all_start_methods():
-        return [_accuracy(train_arm(b, X, y, **kw), Xe, ye) for b, X, y, Xe, ye, kw in jobs]
-    _JOBS = list(jobs)
-    try:
-        with ProcessPoolExecutor(min(workers, len(jobs)), mp_context=multiprocessing.get_context("fork")) as pool:
-            return list(pool.map(_run_job, range(len(jobs))))
-    finally:
-        _JOBS = []
+    return map_in_processes(lambda job: _accuracy(train_arm(*job[:3], **job[5]), job[3], job[4]), jobs, workers)
 
 
 def paired_summary(alone: Sequence[float], distilled: Sequence[float]) -> dict:
     """Mean paired gain (points), its spread, wins and the permutation p-value of ``distilled - alone``."""
-    a, b = np.asarray(alone, dtype=float), np.asarray(distilled, dtype=float)
-    p = paired_permutation_test(a, b)
-    d = 100 * (b - a)
-    return {"gain_pts": float(d.mean()), "gain_std_pts": float(d.std(ddof=1)), "wins": int((d > 0).sum()),
-            "p_value": p}
+    s = metrics_paired_summary(alone, distilled)
+    return {"gain_pts": s["gain"], "gain_std_pts": s["gain_std"], "wins": s["wins"], "p_value": s["p_value"]}
 
 
 def distillation_helps(alone_val: Sequence[float], distilled_val: Sequence[float], *, level: float = 0.05) -> bool:
