@@ -77,6 +77,32 @@ def test_torchao_quantized_model_is_measurable():
     assert tl.size_bytes(q) < 0.4 * tl.size_bytes(model)
 
 
+class _FileBacked(nn.Module):
+    """A runtime wrapper as in tradeoff_lib.runtimes: no weights of its own, a serialized file, a source model."""
+
+    def __init__(self, source, size):
+        super().__init__()
+        self.__dict__["_source"], self._size = source, size
+
+    def forward(self, x):
+        return self._source(x)
+
+    def serialized_size_bytes(self):
+        return self._size
+
+    def parameter_source(self):
+        return self._source
+
+
+def test_size_and_params_honour_a_runtime_wrapper():
+    model = tl.make_cnn(4).eval()
+    wrapped = _FileBacked(model, 12345)
+    assert tl.size_bytes(wrapped) == 12345  # the file it runs, not its (empty) state_dict
+    assert tl.count_params(wrapped) == tl.count_params(model)
+    assert tl.count_nonzero_params(wrapped) == tl.count_nonzero_params(model)
+    assert tl.size_bytes(model) > 4 * tl.count_params(model)  # a plain module still uses its state_dict
+
+
 def test_clone_is_independent():
     model = nn.Linear(2, 2)
     clone = tl.clone_model(model)

@@ -128,3 +128,39 @@ def test_compare_latency_interleaves_models(x1):
         tl.compare_latency({}, x1)
     with pytest.raises(ValueError, match="repeats must be in"):
         tl.compare_latency(models, x1, repeats=1, rounds=2)
+
+
+def test_deadline_latency_is_the_statistic_a_budget_must_cover():
+    import numpy as np
+
+    samples = tuple(float(v) for v in np.arange(1, 301))              # 1 .. 300 ms
+    stats = tl.LatencyStats(samples)
+    assert tl.deadline_latency_ms(stats, "hard") == 300.0
+    assert tl.deadline_latency_ms(stats, "soft", 0.01) == 297.0        # 3 of 300 calls (1 %) slower
+    assert tl.deadline_latency_ms(stats, "soft", 0.10) == 270.0
+    assert tl.deadline_latency_ms(stats, "soft", 0.0) == 300.0
+    for tol in (0.0, 0.01, 0.05, 0.2, 0.29, 0.07):
+        budget = tl.deadline_latency_ms(stats, "soft", tol)
+        assert tl.deadline_verdict(stats, budget, mode="soft", tolerance=tol).met
+        assert not tl.deadline_verdict(stats, budget - 0.5, mode="soft", tolerance=tol).met
+    with pytest.raises(ValueError, match="tolerance must be in"):
+        tl.deadline_latency_ms(stats, "soft", 1.0)
+    with pytest.raises(ValueError, match="mode must be one of"):
+        tl.deadline_latency_ms(stats, "firm")
+
+
+def test_percentile_ci_matches_scipy_bootstrap():
+    import numpy as np
+    from scipy import stats as sps
+
+    rng = np.random.default_rng(1)
+    samples = rng.lognormal(0.0, 0.4, size=400)
+    ci = tl.percentile_ci(tl.LatencyStats(tuple(samples)), 90, n_boot=4000, seed=0)
+    ref = sps.bootstrap((samples,), lambda a, axis: np.percentile(a, 90, axis=axis), n_resamples=4000,
+                        method="percentile", random_state=0).confidence_interval
+    assert ci.low < ci.value < ci.high and ci.value == pytest.approx(np.percentile(samples, 90))
+    assert ci.low == pytest.approx(ref.low, rel=0.03) and ci.high == pytest.approx(ref.high, rel=0.03)
+    wide = tl.percentile_ci(tl.LatencyStats(tuple(samples[:50])), 90, n_boot=4000)
+    assert wide.high - wide.low > ci.high - ci.low, "fewer calls, wider interval"
+    with pytest.raises(ValueError, match="n_boot must be in"):
+        tl.percentile_ci(tl.LatencyStats((1.0,)), 99, n_boot=1)

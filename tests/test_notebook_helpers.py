@@ -27,6 +27,17 @@ def test_check_parameters():
         tl.check_parameters(REALTIME_MODE="firm")
 
 
+def test_check_parameters_of_the_runtimes_notebook():
+    tl.check_parameters(RESNET_REPEATS=6, CALIBRATION_BATCHES=4, CHANNEL_AMOUNT=0.5, GEMM_SIZE=1024, COPY_MB=256,
+                        COMPILE=True)
+    with pytest.raises(ValueError, match="GEMM_SIZE must be in"):
+        tl.check_parameters(GEMM_SIZE=8)
+    with pytest.raises(ValueError, match="CHANNEL_AMOUNT must be in"):
+        tl.check_parameters(CHANNEL_AMOUNT=1.0)
+    with pytest.raises(TypeError, match="COMPILE must be"):
+        tl.check_parameters(COMPILE="yes")
+
+
 def test_show_source_and_environment():
     code = tl.show_source(tl.accuracy)
     assert "def accuracy" in getattr(code, "data", code)

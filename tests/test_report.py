@@ -88,10 +88,12 @@ def test_headline_in_index_and_readme_assets(tmp_path):
     report.write_index(out, {})
     index = (out / "index.html").read_text()
     assert "Ship cnn8" in index and "6.0x faster" in index and "60x smaller" in index
+    assert "Chosen on validation scores, reported on test" in index and "validation F1 0.975" in index
     table = report.export_readme_assets(out, tmp_path / "figures")
     assert (tmp_path / "figures" / "headline_tradeoff.png").exists()
     lines = table.splitlines()
     assert lines[2].startswith("| baseline: cnn64") and "6.0x faster, 60x smaller, +0.7 pt" in lines[3]
-    tl.save_headline(out, baseline=base, chosen=None, requirement={"budget_ms": 0.1, "mode": "hard",
-                     "latency": "latency_max_ms", "accuracy_floor": 0.95})
-    assert "No model meets the requirement" in report._headline_html(out)
+    tl.save_headline(out, baseline=base, chosen=None, requirement={"budget_ms": 0.3, "mode": "hard",
+                     "latency": "latency_max_ms", "accuracy_floor": 0.95, "speedup_target": 4.0})
+    text = report._headline_html(out)
+    assert "No model meets the requirement" in text and "(the baseline's latency_max_ms / 4)" in text

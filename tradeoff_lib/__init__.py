@@ -9,8 +9,8 @@ from .cost import clone_model, count_flops, count_macs, count_nonzero_params, co
 from .data import (DATASETS, ArrayDataset, DatasetInfo, DatasetUnavailableError, Splits, load_splits,
                    make_loaders, stratified_subset, train_loader)
 from .exercises import check_exercise, list_exercises
-from .latency import (DeadlineVerdict, LatencyStats, compare_latency, deadline_verdict, frame_budget_ms, measure_latency,
-                      num_threads, throughput)
+from .latency import (DeadlineVerdict, LatencyStats, compare_latency, deadline_latency_ms, deadline_verdict, frame_budget_ms,
+                      measure_latency, num_threads, percentile_ci, throughput)
 from .metrics import (ConfidenceInterval, accuracy, bootstrap_ci, classification_summary, confusion_matrix,
                       f1_score, precision, recall)
 from .models import BASELINE_WIDTH, CNN_WIDTHS, MLP, SmallCNN, make_cnn, make_mlp
@@ -30,9 +30,9 @@ __all__ = [
     "DatasetUnavailableError", "DeadlineVerdict", "History", "LatencyStats", "Ledger", "MLP", "Recipe", "Result",
     "SmallCNN", "Splits", "accuracy", "bootstrap_ci", "budget_sweep", "check_exercise", "check_parameters",
     "classification_step", "classification_summary", "clone_model", "compare_latency", "confusion_matrix", "count_flops",
-    "count_macs", "count_nonzero_params", "count_params", "deadline_verdict", "environment_info", "evaluate",
+    "count_macs", "count_nonzero_params", "count_params", "deadline_latency_ms", "deadline_verdict", "environment_info", "evaluate",
     "f1_score", "fastest_within", "fit", "frame_budget_ms", "list_exercises", "load_checkpoint", "load_splits",
-    "make_cnn", "make_loaders", "make_mlp", "measure", "measure_latency", "num_threads", "pareto_front",
+    "make_cnn", "make_loaders", "make_mlp", "measure", "measure_latency", "num_threads", "pareto_front", "percentile_ci",
     "plot_budget_sweep", "plot_history", "plot_latency_histogram", "plot_steps", "plot_tradeoff", "precision", "predict", "ratio", "recall",
     "report_dir", "results_table", "save_checkpoint", "save_headline", "save_figure", "seed_everything", "select",
     "show_source", "size_bytes", "step_table", "stratified_subset", "throughput", "train_classifier", "train_loader",

@@ -11,7 +11,13 @@ so each ratio compares models measured under the same machine conditions. Accura
 changes are on the 1,000-image test set. Each row carries the DESIGN.md target and
 whether this run met it. Speed is never a unit test; this script is where targets live.
 
-Used in: ``make bench``; the figures are quoted in the README and notebooks 01-03.
+Other runtimes (frozen TorchScript, ONNX Runtime fp32/int8, and ``torch.compile`` except in
+``--quick``) are timed in the same interleaved runs, with their export/compile seconds.
+Two rows check the package's int8 advice: ``int8 auto / onnxruntime int8`` (p50 of ``quantize_int8(method="auto")``
+over ONNX Runtime int8; target <= 1.1) and ``int8 auto without torch.ao (ResNet-18)``
+(the speedup when the deprecated ``torch.ao.quantization`` is gone).
+
+Used in: ``make bench``; the figures are quoted in the README and notebooks 01-03 and 09.
 """
 from __future__ import annotations
 
@@ -36,7 +42,10 @@ TARGETS = {  # DESIGN.md section 6: (metric, comparison, threshold)
     "int8 static (CNN)": [("speedup_b1", ">", 1.0), ("accuracy_change_pts", ">=", -0.5), ("size_ratio", ">=", 3.5)],
     "channels -50% + fine-tune (CNN)": [("speedup_b1", ">=", 1.8), ("accuracy_change_pts", ">=", -1.0)],
     "unstructured -50% (CNN)": [("speedup_b1", "between", (0.8, 1.25))],
+    "int8 auto without torch.ao (ResNet-18)": [("speedup_b1", ">=", 2.0)],
 }
+INT8_PATH_TARGET = 1.1
+"""p50 of ``quantize_int8(method="auto")`` / p50 of ONNX Runtime int8: the course recommends the fastest int8."""
 
 
 def _met(value: float, op: str, threshold) -> bool:
@@ -44,6 +53,8 @@ def _met(value: float, op: str, threshold) -> bool:
         return value >= threshold
     if op == ">":
         return value > threshold
+    if op == "<=":
+        return value <= threshold
     return threshold[0] <= value <= threshold[1]
 
 
@@ -61,9 +72,35 @@ def _row(name: str, base_stats, stats, base_size: int, size: int, base_acc: floa
     return row
 
 
+def _runtimes(model, x, calib, *, threads: int, compile: bool, num_batches: int) -> tuple[dict, dict]:
+    """Frozen TorchScript, ONNX Runtime fp32/int8 (and torch.compile) copies of ``model``, and their
+    export/compile seconds."""
+    from . import runtimes
+    from .applied import applied
+
+    models = {"frozen": runtimes.freeze_model(model, x),
+              "ort": runtimes.onnxruntime_model(model, x, threads=threads),
+              "ort int8": runtimes.onnxruntime_int8(model, calib, x, threads=threads, num_batches=num_batches)}
+    if compile:
+        models["compiled"] = runtimes.compile_model(model, x)
+    cost = {k: applied(m)[-1].get("export_time_s", applied(m)[-1].get("compile_time_s")) for k, m in models.items()}
+    return models, cost
+
+
+def _int8_path_row(label: str, stats, method: str) -> dict[str, Any]:
+    """The ratio of the recommended int8 path (``quantize_int8`` auto) to ONNX Runtime int8, with its target."""
+    value = stats["int8"].p50_ms / stats["ort int8"].p50_ms
+    return {"technique": label, "p50_ms": stats["int8"].p50_ms, "baseline_p50_ms": stats["ort int8"].p50_ms,
+            "speedup_b1": 1 / value, "size_bytes": None, "size_ratio": None, "accuracy": None,
+            "accuracy_change_pts": None, "method": method, "auto_over_ort_int8": value,
+            "targets": [{"metric": "auto_over_ort_int8", "target": f"<= {INT8_PATH_TARGET}", "value": value,
+                         "met": _met(value, "<=", INT8_PATH_TARGET)}]}
+
+
 def bench_cnn(*, width: int, epochs: int, seed: int, threads: int, repeats: int, cache_dir: Path,
-              fine_tune_epochs: int = 2) -> list[dict[str, Any]]:
-    """Baseline CNN vs. int8, channel-pruned, unstructured-pruned and low-rank copies."""
+              fine_tune_epochs: int = 2, compile: bool = True) -> list[dict[str, Any]]:
+    """Baseline CNN vs. int8, channel-pruned, unstructured-pruned, low-rank copies and other runtimes."""
+    from .applied import applied
     from .techniques import lowrank, pruning, quantization
 
     splits = load_splits("mnist5k", seed=seed)
@@ -72,13 +109,15 @@ def bench_cnn(*, width: int, epochs: int, seed: int, threads: int, repeats: int,
                                cache_dir=cache_dir, name=f"cnn{width}", progress=False)
     x1 = splits.example_input(1)
     calib = train_loader(splits.train, 64, seed=seed)
-    int8, method = quantization.quantize_int8(base, calib, num_batches=4)
+    int8 = quantization.quantize_int8(base, calib, num_batches=4)
+    method = applied(int8)[-1]["method"]
+    extra, cost = _runtimes(base, x1, calib, threads=threads, compile=compile, num_batches=4)
     channels = pruning.prune_channels(base, 0.5, example_input=x1)
     fit(channels, train_loader(splits.train, 64, seed=seed), epochs=fine_tune_epochs, lr=3e-4, progress=False)
     sparse = pruning.prune_magnitude(base, 0.5, scope="global", permanent=True)
     low = lowrank.factorize(base, rank=16, layers=["classifier.1"])
     lowrank.fine_tune_head(low, splits, epochs=1, lr=3e-4, seed=seed)
-    models = {"fp32": base, "int8": int8, "channels": channels, "sparse": sparse, "lowrank": low}
+    models = {"fp32": base, "int8": int8, "channels": channels, "sparse": sparse, "lowrank": low, **extra}
     stats = compare_latency(models, x1, repeats=repeats, threads=threads)
     acc = {k: evaluate(m, test)["accuracy"] for k, m in models.items()}
     size = {k: size_bytes(m) for k, m in models.items()}
@@ -93,28 +132,45 @@ def bench_cnn(*, width: int, epochs: int, seed: int, threads: int, repeats: int,
         row("channels -50% + fine-tune (CNN)", "channels", fine_tune_epochs=fine_tune_epochs),
         row("unstructured -50% (CNN)", "sparse", note="dense kernels multiply the zeros"),
         row("low-rank classifier r=16 + head fine-tune (CNN)", "lowrank"),
+        row("torchscript frozen (CNN)", "frozen", export_time_s=cost["frozen"]),
+        row("onnxruntime fp32 (CNN)", "ort", export_time_s=cost["ort"]),
+        row("onnxruntime int8 (CNN)", "ort int8", export_time_s=cost["ort int8"]),
+        *([row("torch.compile (CNN)", "compiled", compile_time_s=cost["compiled"])] if compile else []),
+        _int8_path_row("int8 auto / onnxruntime int8 (CNN)", stats, method),
     ]
 
 
-def bench_resnet18(*, threads: int, repeats: int, seed: int) -> list[dict[str, Any]]:
-    """ResNet-18 (224x224, random weights): fp32 vs. static int8 vs. 50% channel pruning, latency and size."""
+def bench_resnet18(*, threads: int, repeats: int, seed: int, compile: bool = True) -> list[dict[str, Any]]:
+    """ResNet-18 (224x224, random weights): fp32 vs. int8 (auto, and auto without ``torch.ao``), 50% channel
+    pruning, ONNX Runtime fp32/int8 and torch.compile; latency and size."""
     import torchvision
 
+    from .applied import applied
     from .techniques import pruning, quantization
 
     torch.manual_seed(seed)
     model = torchvision.models.resnet18(weights=None).eval()
     x = torch.randn(1, 3, 224, 224)
     calib = [(torch.randn(8, 3, 224, 224), None) for _ in range(2)]
-    int8, method = quantization.quantize_int8(model, calib, num_batches=2)
+    int8 = quantization.quantize_int8(model, calib, num_batches=2)
+    method = applied(int8)[-1]["method"]
+    with quantization.without_torch_ao():
+        no_ao = quantization.quantize_int8(model, calib, num_batches=2)
     channels = pruning.prune_channels(model, 0.5, example_input=x)
-    models = {"fp32": model, "int8": int8, "channels": channels}
+    extra, cost = _runtimes(model, x, calib, threads=threads, compile=compile, num_batches=2)
+    models = {"fp32": model, "int8": int8, "no torch.ao": no_ao, "channels": channels, **extra}
     stats = compare_latency(models, x, repeats=repeats, warmup=3, threads=threads, rounds=3)
     size = {k: size_bytes(m) for k, m in models.items()}
-    return [_row("int8 static (ResNet-18)", stats["fp32"], stats["int8"], size["fp32"], size["int8"], None, None,
-                 method=method),
-            _row("channels -50% (ResNet-18)", stats["fp32"], stats["channels"], size["fp32"], size["channels"],
-                 None, None, note="random weights: latency only")]
+    row = lambda label, key, **extra: _row(label, stats["fp32"], stats[key], size["fp32"], size[key],  # noqa: E731
+                                           None, None, **extra)
+    return [row("int8 static (ResNet-18)", "int8", method=method),
+            row("int8 auto without torch.ao (ResNet-18)", "no torch.ao", method=applied(no_ao)[-1]["method"]),
+            row("channels -50% (ResNet-18)", "channels", note="random weights: latency only"),
+            row("torchscript frozen (ResNet-18)", "frozen", export_time_s=cost["frozen"]),
+            row("onnxruntime fp32 (ResNet-18)", "ort", export_time_s=cost["ort"]),
+            row("onnxruntime int8 (ResNet-18)", "ort int8", export_time_s=cost["ort int8"]),
+            *([row("torch.compile (ResNet-18)", "compiled", compile_time_s=cost["compiled"])] if compile else []),
+            _int8_path_row("int8 auto / onnxruntime int8 (ResNet-18)", stats, method)]
 
 
 def run(out: Path, *, quick: bool = False, threads: int = 1, seed: int = 0, epochs: int = 4) -> dict[str, Any]:
@@ -123,9 +179,10 @@ def run(out: Path, *, quick: bool = False, threads: int = 1, seed: int = 0, epoc
     width, repeats = (16, 30) if quick else (BASELINE_WIDTH, 300)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DeprecationWarning)
+        warnings.simplefilter("ignore", UserWarning)  # the int8 method used is in each row
         rows = bench_cnn(width=width, epochs=1 if quick else epochs, seed=seed, threads=threads, repeats=repeats,
-                         cache_dir=out.parent, fine_tune_epochs=1 if quick else 2)
-        rows += bench_resnet18(threads=threads, repeats=6 if quick else 40, seed=seed)
+                         cache_dir=out.parent, fine_tune_epochs=1 if quick else 2, compile=not quick)
+        rows += bench_resnet18(threads=threads, repeats=6 if quick else 30, seed=seed, compile=not quick)
     report = {"created": time.strftime("%Y-%m-%d %H:%M:%S"), "quick": quick, "threads": threads, "seed": seed,
               "environment": environment_info(), "rows": rows, "seconds": time.perf_counter() - start}
     atomic_write_bytes(out, json.dumps(report, indent=2).encode())
@@ -134,11 +191,13 @@ def run(out: Path, *, quick: bool = False, threads: int = 1, seed: int = 0, epoc
 
 def format_table(report: dict[str, Any]) -> str:
     """The benchmark as a text table, with each target and whether it was met."""
-    lines = [f"{'technique':48s} {'speedup b1':>10s} {'size ratio':>10s} {'acc change':>10s}  targets"]
+    lines = [f"{'technique':48s} {'p50 ms':>8s} {'speedup b1':>10s} {'size ratio':>10s} {'acc change':>10s}  targets"]
     for r in report["rows"]:
         acc = "" if r["accuracy_change_pts"] is None else f"{r['accuracy_change_pts']:+.2f} pt"
+        size = "" if r["size_ratio"] is None else f"{r['size_ratio']:9.2f}x"
         targets = ", ".join(f"{t['metric']} {t['target']}: {'met' if t['met'] else 'MISSED'}" for t in r["targets"])
-        lines.append(f"{r['technique']:48s} {r['speedup_b1']:9.2f}x {r['size_ratio']:9.2f}x {acc:>10s}  {targets}")
+        lines.append(f"{r['technique']:48s} {r['p50_ms']:8.3f} {r['speedup_b1']:9.2f}x {size:>10s} {acc:>10s}  "
+                     f"{targets}")
     return "\n".join(lines)
 
 

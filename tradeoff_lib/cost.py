@@ -4,7 +4,8 @@
 - ``count_nonzero_params``: the elements that are not exactly zero (what
   unstructured pruning reduces, while the dense storage stays the same).
 - ``size_bytes``: bytes of ``torch.save(model.state_dict())``, i.e. what a
-  checkpoint occupies on disk; int8 tensors count one byte per element.
+  checkpoint occupies on disk; int8 tensors count one byte per element. A runtime
+  wrapper with a ``serialized_size_bytes()`` method (an ONNX file) reports that.
 - ``count_flops``: floating-point operations of one forward pass, counted by
   ``torch.utils.flop_counter.FlopCounterMode`` (one multiply-accumulate = 2 FLOPs,
   so MACs = FLOPs / 2). It counts matrix multiplies and convolutions, which
@@ -30,8 +31,17 @@ def _packed(model: nn.Module):
             for v in value if isinstance(v, torch.Tensor)]
 
 
+def _source(model: nn.Module) -> nn.Module:
+    """The model whose weights ``model`` runs: itself, or for a runtime wrapper (``tradeoff_lib.runtimes``)
+    without parameters of its own, the eager model returned by its ``parameter_source()`` method."""
+    source = getattr(model, "parameter_source", None)
+    found = source() if callable(source) else None
+    return found if isinstance(found, nn.Module) else model
+
+
 def _tensors(model: nn.Module):
     """Parameters plus packed quantized weights; a fully quantized model (no parameters): its stored tensors."""
+    model = _source(model)
     params = [p.detach() for p in model.parameters()]
     if params:
         return params + _packed(model)  # a partly quantized model: float parameters + packed int8 layers
@@ -60,6 +70,7 @@ def count_nonzero_params(model: nn.Module) -> int:
     so pruned elements count as zero.
     """
     check_module("model", model)
+    model = _source(model)
     params = dict(model.named_parameters())
     total = 0
     for name, p in params.items():
@@ -74,8 +85,15 @@ def count_nonzero_params(model: nn.Module) -> int:
 
 
 def size_bytes(model: nn.Module) -> int:
-    """Serialized size of ``model.state_dict()`` in bytes (the checkpoint on disk)."""
+    """Serialized size of ``model.state_dict()`` in bytes (the checkpoint on disk).
+
+    A model that defines ``serialized_size_bytes()`` (e.g. an ONNX Runtime session from
+    ``tradeoff_lib.runtimes``) reports that instead: the size of the file it runs.
+    """
     check_module("model", model)
+    own = getattr(model, "serialized_size_bytes", None)
+    if callable(own):
+        return int(own())
     buffer = io.BytesIO()
     torch.save(model.state_dict(), buffer)
     return buffer.getbuffer().nbytes

@@ -262,6 +262,48 @@ def deadline_verdict(stats: LatencyStats, budget_ms: float, *, mode: str = "soft
                            p99_ms=stats.p99_ms, met=bool(met))
 
 
+def deadline_latency_ms(stats: LatencyStats, mode: str = "soft", tolerance: float = 0.01) -> float:
+    """The latency a deadline of this kind must cover: the statistic a budget is compared with.
+
+    ``mode="hard"``: the slowest measured call. ``mode="soft"``: the ``(1 - tolerance)``
+    quantile (about p99 at ``tolerance=0.01``), taken as the observed sample that leaves
+    exactly ``floor(tolerance * n)`` calls slower. It is the smallest budget that
+    ``deadline_verdict`` accepts: any budget at or above it is met, any below it is missed.
+    """
+    check_type("stats", stats, LatencyStats)
+    check_choice("mode", mode, MODES)
+    check_float("tolerance", tolerance, low=0.0, high=1.0, high_inclusive=False)
+    if mode == "hard":
+        return stats.max_ms
+    ordered = np.sort(np.asarray(stats.samples_ms))
+    allowed_misses = int(np.floor(tolerance * len(ordered) + 1e-9))
+    return float(ordered[len(ordered) - 1 - allowed_misses])
+
+
+def percentile_ci(stats: LatencyStats, q: float = 99.0, *, n_boot: int = 2000, confidence: float = 0.95,
+                  seed: int = 0):
+    """A bootstrap confidence interval for the ``q``-th latency percentile (percentile method).
+
+    A tail percentile from a few hundred calls rests on a handful of samples (p99 of 300
+    calls: the 3 slowest), so its interval is wide; it narrows only with more calls.
+
+    Returns:
+        ``metrics.ConfidenceInterval`` (value = the percentile of all samples).
+    """
+    from .metrics import ConfidenceInterval
+
+    check_type("stats", stats, LatencyStats)
+    check_float("q", q, low=0.0, high=100.0)
+    check_int("n_boot", n_boot, min_value=10)
+    check_float("confidence", confidence, low=0.0, high=1.0, low_inclusive=False, high_inclusive=False)
+    samples = np.asarray(stats.samples_ms)
+    rng = np.random.default_rng(seed)
+    boot = np.percentile(samples[rng.integers(0, len(samples), size=(n_boot, len(samples)))], q, axis=1)
+    alpha = (1.0 - confidence) / 2
+    low, high = np.quantile(boot, [alpha, 1.0 - alpha])
+    return ConfidenceInterval(value=stats.percentile(q), low=float(low), high=float(high), confidence=confidence)
+
+
 def frame_budget_ms(fps: float) -> float:
     """The time per frame at ``fps`` frames per second: ``1000 / fps`` ms (30 fps -> 33.3 ms)."""
     return 1000.0 / check_float("fps", fps, low=0.0, low_inclusive=False)

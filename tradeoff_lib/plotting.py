@@ -54,7 +54,8 @@ def _log_x(ax) -> None:
 
 
 _LABELS = {"latency_p50_ms": "batch-1 latency p50 (ms)", "latency_p99_ms": "batch-1 latency p99 (ms)",
-           "latency_max_ms": "batch-1 latency max (ms)", "f1": "macro F1 (95% CI)", "accuracy": "accuracy"}
+           "latency_max_ms": "batch-1 latency max (ms)", "f1": "test macro F1 (95% CI)", "accuracy": "test accuracy",
+           "val_f1": "validation macro F1", "val_accuracy": "validation accuracy"}
 
 
 def plot_tradeoff(results: Iterable[Result], *, budget_ms: float | None = None, x: str = "latency_p50_ms",

@@ -106,16 +106,19 @@ def _headline_html(out_dir: Path) -> str:
         return ""
     h = json.loads(path.read_text())
     req, base, chosen = h["requirement"], h["baseline"], h["chosen"]
-    text = (f"<p>Requirement: {req['mode']} deadline of {req['budget_ms']} ms per image at batch 1 "
-            f"({req['latency']}), accuracy at least {req['accuracy_floor']}. Baseline: "
-            f"{html.escape(base['name'])}, accuracy {float(base['accuracy']):.3f}, "
+    relative = f" (the baseline's {req['latency']} / {req['speedup_target']:g})" if req.get("speedup_target") else ""
+    text = (f"<p>Requirement: {req['mode']} deadline of {float(req['budget_ms']):.3f} ms per image at batch 1"
+            f"{relative}, validation accuracy at least {float(req['accuracy_floor']):.3f}. Chosen on "
+            f"{html.escape(h.get('selected_on', 'validation'))} scores, reported on test. Baseline: "
+            f"{html.escape(base['name'])}, test accuracy {float(base['accuracy']):.3f}, "
             f"p50 {float(base['latency_p50_ms']):.3f} ms.</p>")
     if chosen is None:
         return f"<h2>Headline</h2>{text}<p><b>No model meets the requirement.</b></p>"
     return (f"<h2>Headline</h2>{text}<p><b>Ship {html.escape(chosen['name'])}</b> "
-            f"(from {html.escape(chosen['notebook'])}): accuracy {float(chosen['accuracy']):.3f}, "
+            f"(from {html.escape(chosen['notebook'])}): validation F1 {float(chosen['val_f1']):.3f}, "
+            f"test accuracy {float(chosen['accuracy']):.3f}, "
             f"{chosen['speedup_p50']:.1f}x faster, {chosen['size_ratio']:.0f}x smaller, "
-            f"{chosen['accuracy_change_pts']:+.1f} accuracy points vs. the baseline.</p>")
+            f"{chosen['accuracy_change_pts']:+.1f} test accuracy points vs. the baseline.</p>")
 
 
 def write_index(out_dir: Path, run_times: dict[str, float]) -> Path:
@@ -163,15 +166,15 @@ def export_readme_assets(report: Path = DEFAULT_OUT, dest: Path = NOTEBOOK_DIR /
     dest.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(plot, dest / "headline_tradeoff.png")
     h = json.loads(headline.read_text())
-    rows = ["| model | accuracy | macro-F1 [95 % CI] | p50 ms | p99 ms | max ms | size KB | vs. baseline |",
-            "|---|---|---|---|---|---|---|---|"]
+    rows = ["| model | val. F1 | test accuracy | test macro-F1 [95 % CI] | p50 ms | p99 ms | max ms | size KB "
+            "| vs. baseline |", "|---|---|---|---|---|---|---|---|---|"]
     for label, r in (("baseline", h["baseline"]), ("chosen", h["chosen"]), ("fastest within tolerance",
                                                                            h["fastest_within_tolerance"])):
         if r is None:
             continue
         vs = "" if label == "baseline" else (f"{r['speedup_p50']:.1f}x faster, {r['size_ratio']:.0f}x smaller, "
                                              f"{r['accuracy_change_pts']:+.1f} pt")
-        rows.append(f"| {label}: {r['name']} | {float(r['accuracy']):.3f} | {float(r['f1']):.3f} "
+        rows.append(f"| {label}: {r['name']} | {float(r['val_f1']):.3f} | {float(r['accuracy']):.3f} | {float(r['f1']):.3f} "
                     f"[{float(r['f1_low']):.3f}, {float(r['f1_high']):.3f}] | {float(r['latency_p50_ms']):.3f} | "
                     f"{float(r['latency_p99_ms']):.3f} | {float(r['latency_max_ms']):.3f} | "
                     f"{int(r['size_bytes']) / 1024:,.0f} | {vs} |")

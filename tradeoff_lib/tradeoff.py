@@ -1,9 +1,15 @@
 """Result records, the Pareto front, selection under a budget, and the results ledger.
 
-A ``Result`` is one measured model: accuracy, macro-F1 with a bootstrap 95 % CI,
-batch-1 latency percentiles, size, FLOPs and parameters. Every notebook appends its
-results to one ledger (``ledger.csv`` in the report folder), so the capstone can
-compare techniques that were measured in different notebooks.
+A ``Result`` is one measured model: validation accuracy and macro-F1 (used to *choose*),
+test accuracy and macro-F1 with a bootstrap 95 % CI (only *reported*), batch-1 latency
+percentiles, size, FLOPs and parameters. Every notebook appends its results to one
+ledger (``ledger.csv`` in the report folder).
+
+Choose on validation, report on test: ``select``, ``fastest_within``, ``budget_sweep``
+and (by default) ``pareto_front`` rank models by their validation scores and refuse
+test scores. Picking the best of many noisy test scores and then reporting that same
+score is biased upwards (the winner's curse); the test set is touched once per
+reported model.
 
 Pareto front: a model is on the front if no other model is both at least as fast
 and at least as accurate (and strictly better in one of the two). Only models on
@@ -25,7 +31,7 @@ from torch import nn
 from ._checks import check_choice, check_float, check_module, check_type
 from .cost import count_flops, count_nonzero_params, count_params, size_bytes
 from .latency import LatencyStats, measure_latency
-from .metrics import accuracy, bootstrap_ci
+from .metrics import accuracy, bootstrap_ci, f1_score
 from .training import atomic_write_bytes, predict
 
 LEDGER_NAME = "ledger.csv"
@@ -33,11 +39,14 @@ LEDGER_NAME = "ledger.csv"
 
 @dataclass(frozen=True)
 class Result:
-    """One measured model. Latencies are per call at ``batch_size`` 1, in ms."""
+    """One measured model. ``val_*`` come from the validation split (for choosing), ``accuracy``,
+    ``f1`` and its CI from the test split (for reporting). Latencies are per call at batch 1, in ms."""
 
     name: str
     technique: str
     notebook: str
+    val_accuracy: float
+    val_f1: float
     accuracy: float
     f1: float
     f1_low: float
@@ -59,7 +68,7 @@ class Result:
 
     @classmethod
     def from_row(cls, row: dict[str, str]) -> "Result":
-        types = {"accuracy": float, "f1": float, "f1_low": float, "f1_high": float, "latency_p50_ms": float,
+        types = {"val_accuracy": float, "val_f1": float, "accuracy": float, "f1": float, "f1_low": float, "f1_high": float, "latency_p50_ms": float,
                  "latency_p99_ms": float, "latency_max_ms": float, "size_bytes": int, "params": int,
                  "nonzero_params": int, "flops": int, "seed": int, "threads": int}
         kwargs = {}
@@ -71,12 +80,21 @@ class Result:
     def replace(self, **changes) -> "Result":
         return dataclasses.replace(self, **changes)
 
+    def with_latency(self, stats: LatencyStats) -> "Result":
+        """The same result with the latencies of another measurement (e.g. the finalists' re-timing run)."""
+        check_type("stats", stats, LatencyStats)
+        return self.replace(latency_p50_ms=stats.p50_ms, latency_p99_ms=stats.p99_ms, latency_max_ms=stats.max_ms,
+                            threads=stats.threads)
+
 
 def measure(model: nn.Module, splits, *, name: str, technique: str, notebook: str,
             latency: LatencyStats | None = None, flops_model: nn.Module | None = None,
             repeats: int = 200, warmup: int = 20, threads: int = 1, seed: int = 0,
             n_boot: int = 1000, notes: str = "") -> Result:
-    """Measure ``model`` on ``splits.test`` and at batch 1: a ``Result`` (the model is not changed).
+    """Score ``model`` on ``splits.val`` and ``splits.test`` and time it at batch 1: a ``Result``.
+
+    The model is not changed. Validation accuracy/F1 are for choosing between models; test
+    accuracy and F1 (with a bootstrap 95 % CI) are for reporting the chosen ones.
 
     Args:
         latency: reuse a measurement instead of timing again.
@@ -89,6 +107,7 @@ def measure(model: nn.Module, splits, *, name: str, technique: str, notebook: st
     check_module("model", model)
     for arg in ("name", "technique", "notebook"):
         check_type(arg, locals()[arg], str)
+    v_true, v_pred = predict(model, DataLoader(splits.val, batch_size=500))
     y_true, y_pred = predict(model, DataLoader(splits.test, batch_size=500))
     ci = bootstrap_ci(y_true, y_pred, "f1_macro", n_boot=n_boot, seed=seed,
                       num_classes=splits.info.num_classes)
@@ -98,7 +117,8 @@ def measure(model: nn.Module, splits, *, name: str, technique: str, notebook: st
         flops = count_flops(flops_model or model, x)
     except Exception:  # quantized kernels are invisible to the counter
         flops = None
-    return Result(name=name, technique=technique, notebook=notebook, accuracy=accuracy(y_true, y_pred),
+    return Result(name=name, technique=technique, notebook=notebook, val_accuracy=accuracy(v_true, v_pred),
+                  val_f1=f1_score(v_true, v_pred, num_classes=splits.info.num_classes), accuracy=accuracy(y_true, y_pred),
                   f1=ci.value, f1_low=ci.low, f1_high=ci.high, latency_p50_ms=stats.p50_ms,
                   latency_p99_ms=stats.p99_ms, latency_max_ms=stats.max_ms, size_bytes=size_bytes(model),
                   params=count_params(model), nonzero_params=count_nonzero_params(model),
@@ -107,11 +127,24 @@ def measure(model: nn.Module, splits, *, name: str, technique: str, notebook: st
 
 
 LATENCY_FIELDS = ("latency_p50_ms", "latency_p99_ms", "latency_max_ms")
-QUALITY_FIELDS = ("f1", "accuracy")
+SELECTION_FIELDS = ("val_f1", "val_accuracy")
+"""The scores a model may be *chosen* by: validation only."""
+QUALITY_FIELDS = SELECTION_FIELDS + ("f1", "accuracy")
+"""Every score a ``Result`` carries (test scores are for reporting and plotting)."""
 
 
-def pareto_front(results: Iterable[Result], *, x: str = "latency_p50_ms", y: str = "f1") -> list[Result]:
-    """Results not dominated by any other (lower ``x`` and higher ``y`` are better), sorted by ``x``."""
+def _check_selection_metric(name: str, value: str) -> str:
+    if value in ("f1", "accuracy"):
+        raise ValueError(f"{name} must be a validation score ({', '.join(map(repr, SELECTION_FIELDS))}), got "
+                         f"{value!r}: choosing by a test score and then reporting it is biased upwards")
+    return check_choice(name, value, SELECTION_FIELDS)
+
+
+def pareto_front(results: Iterable[Result], *, x: str = "latency_p50_ms", y: str = "val_f1") -> list[Result]:
+    """Results not dominated by any other (lower ``x`` and higher ``y`` are better), sorted by ``x``.
+
+    ``y`` defaults to validation F1 (the front the choice is made on); ``y="f1"`` draws the test front.
+    """
     check_choice("x", x, LATENCY_FIELDS + ("size_bytes", "flops", "params"))
     check_choice("y", y, QUALITY_FIELDS)
     front, best_y = [], float("-inf")
@@ -123,40 +156,41 @@ def pareto_front(results: Iterable[Result], *, x: str = "latency_p50_ms", y: str
 
 
 def select(results: Iterable[Result], *, budget_ms: float | None = None, latency: str = "latency_p99_ms",
-           min_accuracy: float | None = None, objective: str = "f1") -> Result | None:
-    """The most accurate result within a latency budget and above an accuracy floor.
+           min_accuracy: float | None = None, objective: str = "val_f1") -> Result | None:
+    """The best result by a validation score within a latency budget and above a validation-accuracy floor.
 
     Args:
         budget_ms: the latency limit (``None``: no limit).
         latency: which latency must fit the budget: ``latency_p99_ms`` (soft real-time,
             1 % may miss), ``latency_max_ms`` (hard: every measured call), or ``latency_p50_ms``.
-        min_accuracy: accuracy floor in [0, 1] (``None``: no floor).
-        objective: maximize ``"f1"`` or ``"accuracy"``; ties go to the faster model.
+        min_accuracy: floor on *validation* accuracy in [0, 1] (``None``: no floor).
+        objective: maximize ``"val_f1"`` or ``"val_accuracy"``; ties go to the faster model.
+            Test scores are refused (``ValueError``): report them, never choose by them.
 
     Returns:
         The chosen ``Result``, or ``None`` when nothing meets both constraints.
     """
     check_choice("latency", latency, LATENCY_FIELDS)
-    check_choice("objective", objective, QUALITY_FIELDS)
+    _check_selection_metric("objective", objective)
     if budget_ms is not None:
         check_float("budget_ms", budget_ms, low=0.0, low_inclusive=False)
     if min_accuracy is not None:
         check_float("min_accuracy", min_accuracy, low=0.0, high=1.0)
     feasible = [r for r in results
                 if (budget_ms is None or getattr(r, latency) <= budget_ms)
-                and (min_accuracy is None or r.accuracy >= min_accuracy)]
+                and (min_accuracy is None or r.val_accuracy >= min_accuracy)]
     return max(feasible, key=lambda r: (getattr(r, objective), -getattr(r, latency)), default=None)
 
 
 def fastest_within(results: Iterable[Result], reference: Result, *, tolerance: float = 0.01,
-                   metric: str = "accuracy", latency: str = "latency_p50_ms") -> Result | None:
-    """The fastest result whose ``metric`` is at most ``tolerance`` below ``reference``'s.
+                   metric: str = "val_accuracy", latency: str = "latency_p50_ms") -> Result | None:
+    """The fastest result whose validation ``metric`` is at most ``tolerance`` below ``reference``'s.
 
     This is how accuracy-driven tuners pick a model: "lose at most 1 point, then be as fast as possible".
     """
     check_type("reference", reference, Result)
     check_float("tolerance", tolerance, low=0.0, high=1.0)
-    check_choice("metric", metric, QUALITY_FIELDS)
+    _check_selection_metric("metric", metric)
     check_choice("latency", latency, LATENCY_FIELDS)
     floor = getattr(reference, metric) - tolerance
     ok = [r for r in results if getattr(r, metric) >= floor - 1e-12]
@@ -164,7 +198,7 @@ def fastest_within(results: Iterable[Result], reference: Result, *, tolerance: f
 
 
 def budget_sweep(results: Iterable[Result], budgets_ms: Sequence[float], *, latency: str = "latency_p99_ms",
-                 min_accuracy: float | None = None, objective: str = "f1") -> list[tuple[float, Result | None]]:
+                 min_accuracy: float | None = None, objective: str = "val_f1") -> list[tuple[float, Result | None]]:
     """``select`` for every budget in ``budgets_ms``: how the best model changes from tight to loose budgets."""
     results = list(results)
     if len(budgets_ms) == 0:
@@ -174,7 +208,8 @@ def budget_sweep(results: Iterable[Result], budgets_ms: Sequence[float], *, late
 
 
 def step_table(steps: Sequence[Result], *, latency: str = "latency_p50_ms"):
-    """What each step of a ladder contributed: latency, F1, size and their changes from the step before.
+    """What each step of a ladder contributed: latency, validation F1 (what a step is judged by), test F1
+    (reported), size, and their changes from the step before.
 
     ``steps`` are ordered (baseline first); each row reports the step's values, the change
     against the previous step and the cumulative speedup and size ratio against the first.
@@ -189,6 +224,8 @@ def step_table(steps: Sequence[Result], *, latency: str = "latency_p50_ms"):
     for prev, r in zip([None] + steps[:-1], steps):
         rows.append({"step": r.name, "latency_ms": round(getattr(r, latency), 3),
                      "d_latency_ms": None if prev is None else round(getattr(r, latency) - getattr(prev, latency), 3),
+                     "val_f1": round(r.val_f1, 4),
+                     "d_val_f1_pts": None if prev is None else round(100 * (r.val_f1 - prev.val_f1), 2),
                      "f1": round(r.f1, 4), "d_f1_pts": None if prev is None else round(100 * (r.f1 - prev.f1), 2),
                      "size_kb": round(r.size_bytes / 1024, 1),
                      "speedup_vs_first": round(getattr(first, latency) / getattr(r, latency), 2),
@@ -200,16 +237,19 @@ HEADLINE_NAME = "headline.json"
 
 
 def save_headline(report_dir: str | Path, *, baseline: Result, chosen: Result | None, requirement: dict,
-                  fastest: Result | None = None) -> Path:
+                  fastest: Result | None = None, extra: dict | None = None) -> Path:
     """Write the capstone's answer (requirement, baseline, chosen model, ratios) to ``headline.json``.
 
-    The report's ``index.html`` and the README's headline table are built from this file.
+    Rows carry the ledger's field names (validation and test scores, latencies); the choice
+    is always made on validation scores, recorded as ``"selected_on": "validation"``.
+    ``extra`` adds more keys (e.g. a second, default-trained baseline). The report's
+    ``index.html`` and the README's headline table are built from this file.
     """
     import json
 
     check_type("baseline", baseline, Result)
     check_type("requirement", requirement, dict)
-    data = {"requirement": requirement, "baseline": baseline.to_row(),
+    data = {"requirement": requirement, "selected_on": "validation", **(extra or {}), "baseline": baseline.to_row(),
             "chosen": None if chosen is None else {**chosen.to_row(), **ratio(baseline, chosen)},
             "fastest_within_tolerance": None if fastest is None else {**fastest.to_row(), **ratio(baseline, fastest)}}
     return atomic_write_bytes(Path(report_dir) / HEADLINE_NAME, json.dumps(data, indent=2).encode())
@@ -231,7 +271,13 @@ class Ledger:
         if not self.path.exists():
             return []
         with self.path.open(newline="") as f:
-            return [Result.from_row(row) for row in csv.DictReader(f)]
+            reader = csv.DictReader(f)
+            missing = [n.name for n in fields(Result) if n.default is dataclasses.MISSING
+                       and n.name not in (reader.fieldnames or [])]
+            if missing:
+                raise ValueError(f"{self.path} lacks the column(s) {', '.join(missing)} (written by an older "
+                                 "version of tradeoff_lib?); delete it and rerun the notebooks")
+            return [Result.from_row(row) for row in reader]
 
     def append(self, results: Result | Sequence[Result]) -> list[Result]:
         """Add or replace rows; returns the whole ledger."""
@@ -250,12 +296,14 @@ class Ledger:
 
 
 def results_table(results: Iterable[Result], *, columns: Sequence[str] | None = None):
-    """A pandas DataFrame for display: F1 with its CI, latency in ms, size in KB, MFLOPs."""
+    """A pandas DataFrame for display: validation scores, test accuracy and F1 with its CI, latency in ms,
+    size in KB, MFLOPs."""
     import pandas as pd
 
     rows = []
     for r in results:
-        rows.append({"name": r.name, "technique": r.technique, "accuracy": round(r.accuracy, 4),
+        rows.append({"name": r.name, "technique": r.technique, "val_acc": round(r.val_accuracy, 4),
+                     "val_f1": round(r.val_f1, 4), "accuracy": round(r.accuracy, 4),
                      "f1": round(r.f1, 4), "f1_95ci": f"[{r.f1_low:.3f}, {r.f1_high:.3f}]",
                      "p50_ms": round(r.latency_p50_ms, 3), "p99_ms": round(r.latency_p99_ms, 3),
                      "size_kb": round(r.size_bytes / 1024, 1), "params": r.params,

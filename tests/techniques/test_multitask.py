@@ -217,8 +217,11 @@ def test_task_results(tasks_data):
     model = mt.make_multitask_cnn(4)
     x1 = test.tensors()[0][:1]
     stats = tl.measure_latency(model, x1, repeats=10, warmup=2)
-    rows = mt.task_results(model, test, name="mt", technique="multi-task", notebook="07", latency=stats,
+    train, test = tasks_data
+    rows = mt.task_results(model, train, test, name="mt", technique="multi-task", notebook="07", latency=stats,
                            example_input=x1, dataset="mnist5k-rotated", n_boot=100)
+    train_preds = mt.predict_tasks(model, train)
+    assert rows[0].val_accuracy == pytest.approx(np.mean(train_preds["digit"][0] == train_preds["digit"][1]))
     assert [r.name for r in rows] == ["mt/digit", "mt/rotation"]
     assert [r.dataset for r in rows] == ["mnist5k-rotated/digit", "mnist5k-rotated/rotation"]
     preds = mt.predict_tasks(model, test)
@@ -227,10 +230,10 @@ def test_task_results(tasks_data):
     assert rows[0].params == tl.count_params(model) and rows[0].flops == tl.count_flops(model, x1)
     assert all(r.f1_low <= r.f1 <= r.f1_high for r in rows)
     with pytest.raises(TypeError, match="latency must be LatencyStats"):
-        mt.task_results(model, test, name="mt", technique="t", notebook="07", latency=1.0, example_input=x1,
+        mt.task_results(model, test, test, name="mt", technique="t", notebook="07", latency=1.0, example_input=x1,
                         dataset="mnist5k-rotated")
     with pytest.raises(TypeError, match="dataset must be str"):
-        mt.task_results(model, test, name="mt", technique="t", notebook="07", latency=stats, example_input=x1,
+        mt.task_results(model, test, test, name="mt", technique="t", notebook="07", latency=stats, example_input=x1,
                         dataset=None)
 
 

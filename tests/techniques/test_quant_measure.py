@@ -17,7 +17,7 @@ def test_weight_dtypes_of_float_and_int8_models(cnn):
     assert M.weight_dtypes(cnn) == {"features.0": torch.float32, "features.1": torch.float32,
                                     "features.4": torch.float32, "features.5": torch.float32,
                                     "classifier.1": torch.float32, "classifier.3": torch.float32}
-    q, _ = Q.quantize_dynamic_int8(cnn, backend="torchao")
+    q = Q.quantize_dynamic_int8(cnn, backend="torchao")
     assert M.weight_dtypes(q)["classifier.1"] == torch.int8  # read from torchao's qdata
     with pytest.raises(TypeError, match="model must be Module"):
         M.weight_dtypes(None)

@@ -63,30 +63,64 @@ def test_calibrate_counts_batches_and_rejects_empty_loader(cnn):
         Q.calibrate(model, [torch.zeros(1, 1, 28, 28)], num_batches=0)
 
 
-def test_auto_prefers_static_and_uses_dynamic_without_calibration(cnn, calib):
-    q, method = Q.quantize_int8(cnn, calib, num_batches=1)
-    assert method == "fx_static"
-    q, method = Q.quantize_int8(cnn)
-    assert method == "eager_dynamic"
+def test_auto_measures_the_static_paths_and_uses_dynamic_without_calibration(cnn, calib):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", Q.Int8MethodWarning)
+        q = Q.quantize_int8(cnn, calib, num_batches=1, measure_repeats=3)
+    record = tl.applied(q)[-1]
+    assert record["technique"] == "int8" and not isinstance(q, tuple)
+    assert set(record["timings_ms"]) == {"fx_static", "onnxruntime_int8"}  # both built and timed side by side
+    assert record["method"] == min(record["timings_ms"], key=record["timings_ms"].get)  # the faster one is kept
+    with pytest.warns(Q.Int8MethodWarning, match="used eager_dynamic"):
+        q = Q.quantize_int8(cnn)
+    assert tl.applied(q)[-1]["method"] == "eager_dynamic"
     assert M.weight_dtypes(q)["classifier.1"] == torch.qint8 and M.weight_dtypes(q)["features.0"] == torch.float32
+
+
+def test_explicit_methods_record_what_they_did(cnn, calib):
+    q = Q.quantize_int8(cnn, calib, method="fx_static", num_batches=1)
+    assert tl.applied(q)[-1]["method"] == "fx_static" and M.weight_dtypes(q)["features.0"] == torch.qint8
+    q = Q.quantize_int8(cnn, (b for b in calib), method="onnxruntime_int8", num_batches=2)  # a generator
+    assert tl.applied(q)[-1]["method"] == "onnxruntime_int8" and tl.size_bytes(cnn) / tl.size_bytes(q) > 2.5
+    x = calib[0][0]
+    with torch.inference_mode():
+        ref, out = cnn(x), q(x)
+    assert float((out - ref).norm() / ref.norm()) < 0.1
+    assert tl.applied(Q.quantize_static(cnn, calib, num_batches=1))[-1]["method"] == "fx_static"
 
 
 def test_fallback_when_the_deprecated_api_is_missing(cnn, calib, monkeypatch):
     _hide(monkeypatch, "_load_fx", "_load_eager_dynamic")
-    assert Q.available_methods() == {"fx_static": False, "eager_dynamic": False, "torchao_dynamic": True,
-                                     "fake_int8": True}
-    q, method = Q.quantize_int8(cnn, calib)
-    assert method == "torchao_dynamic"
-    assert M.weight_dtypes(q)["classifier.1"] == torch.int8
-    q, backend = Q.quantize_dynamic_int8(cnn)
-    assert backend == "torchao"
+    found = Q.available_methods()
+    assert found["fx_static"] is False and found["eager_dynamic"] is False
+    assert found["onnxruntime_int8"] and found["torchao_dynamic"] and found["fake_int8"]
+    with pytest.warns(Q.Int8MethodWarning, match="used onnxruntime_int8: the first choice is missing"):
+        q = Q.quantize_int8(cnn, calib)  # real static int8 without torch.ao: ONNX Runtime
+    assert tl.applied(q)[-1]["method"] == "onnxruntime_int8" and tl.applied(q)[-1]["timings_ms"] == {}
+    q = Q.quantize_dynamic_int8(cnn)
+    assert tl.applied(q)[-1]["method"] == "torchao_dynamic"
     with pytest.raises(ImportError):
         Q.quantize_int8(cnn, calib, method="fx_static")
     with pytest.raises(ImportError):
         Q.quantize_dynamic_int8(cnn, backend="eager")
-    _hide(monkeypatch, "_load_torchao")
-    q, method = Q.quantize_int8(cnn, calib)
-    assert method == "fake_int8" and isinstance(q, type(cnn))
+    calls = []
+
+    def build(method, model, *args):
+        calls.append(method)
+        if method != "fake_int8":
+            raise RuntimeError("not here")
+        return tl.clone_model(model)
+
+    monkeypatch.setattr(Q, "_build", build)
+    _hide(monkeypatch, "_load_onnxruntime")
+    with pytest.warns(RuntimeWarning, match="failed on this model"), pytest.raises(IndexError):
+        Q.quantize_int8(cnn, calib)  # the stand-in fake_int8 records nothing
+    assert calls == ["pt2e_int8", "torchao_dynamic", "fake_int8"]  # the fallback order without torch.ao and ORT
+    monkeypatch.undo()
+    _hide(monkeypatch, "_load_fx", "_load_eager_dynamic", "_load_onnxruntime", "_load_pt2e", "_load_torchao")
+    with pytest.warns(Q.Int8MethodWarning, match="fake int8: float storage and float speed"):
+        q = Q.quantize_int8(cnn, calib)
+    assert tl.applied(q)[-1]["method"] == "fake_int8" and isinstance(q, type(cnn))
     torch.testing.assert_close(q(calib[0][0]), cnn(calib[0][0]), atol=0.1, rtol=0.1)
 
 
@@ -101,11 +135,22 @@ class Untraceable(nn.Module):
         return self.fc(x) if x.sum() > 0 else -self.fc(x)
 
 
+def test_without_torch_ao_hides_the_deprecated_methods_inside_the_block_only():
+    with Q.without_torch_ao():
+        found = Q.available_methods()
+        assert not found["fx_static"] and not found["eager_dynamic"] and found["onnxruntime_int8"]
+    assert Q.available_methods()["fx_static"] is (Q.quantized_engine() is not None)
+    with pytest.raises(KeyError), Q.without_torch_ao():
+        raise KeyError("passes through")
+    assert Q.available_methods()["eager_dynamic"]
+
+
 def test_auto_warns_and_moves_on_when_a_method_fails():
     model = Untraceable().eval()
     with pytest.warns(RuntimeWarning, match="fx_static failed"):
-        q, method = Q.quantize_int8(model, [torch.ones(2, 4)])
-    assert method == "eager_dynamic"
+        q = Q.quantize_int8(model, [torch.ones(2, 4)])
+    assert tl.applied(q)[-1]["method"] == "eager_dynamic"  # ONNX export refuses the data-dependent branch too
+    assert tl.applied(q)[-1]["skipped"] == ["fx_static", "onnxruntime_int8"]
     with pytest.raises(Exception):
         Q.quantize_int8(model, [torch.ones(2, 4)], method="fx_static")
 
@@ -115,6 +160,10 @@ def test_bad_arguments(cnn, calib):
         Q.quantize_int8(cnn, calib, method="int4")
     with pytest.raises(ValueError, match="needs a calibration_loader"):
         Q.quantize_int8(cnn, method="fx_static")
+    with pytest.raises(ValueError, match="'onnxruntime_int8' needs a calibration_loader"):
+        Q.quantize_int8(cnn, method="onnxruntime_int8")
+    with pytest.raises(ValueError, match="measure_repeats must be"):
+        Q.quantize_int8(cnn, calib, measure_repeats=0)
     with pytest.raises(ValueError, match="engine must be one of"):
         Q.quantize_static(cnn, calib, engine="tpu")
     with pytest.raises(ValueError, match="backend must be one of"):

@@ -320,11 +320,11 @@ def train_multitask(build: Callable[[], nn.Module], train_set: MultiTaskDataset,
     return model, history
 
 
-def task_results(model: nn.Module, test_set: MultiTaskDataset, *, name: str, technique: str, notebook: str,
+def task_results(model: nn.Module, val_set: MultiTaskDataset, test_set: MultiTaskDataset, *, name: str, technique: str, notebook: str,
                  latency, example_input: torch.Tensor, dataset: str, seed: int = 0, n_boot: int = 1000,
                  notes: str = "") -> list:
-    """One ``tl.Result`` per task (named ``"<name>/<task>"``): that task's accuracy and macro-F1 with a
-    bootstrap 95 % CI, and the *shared* cost of answering every task (``latency``, size, parameters, FLOPs).
+    """One ``tl.Result`` per task (named ``"<name>/<task>"``): that task's validation accuracy and macro-F1
+    (for choosing), its test accuracy and macro-F1 with a bootstrap 95 % CI (for reporting), and the *shared* cost of answering every task (``latency``, size, parameters, FLOPs).
 
     Each row's ``dataset`` is ``"<dataset>/<task>"`` (e.g. ``"mnist5k-rotated/digit"``): these scores
     come from another test set and task than the single-task rows of the ledger, so a selection
@@ -332,12 +332,12 @@ def task_results(model: nn.Module, test_set: MultiTaskDataset, *, name: str, tec
     """
     from ..cost import count_flops, count_nonzero_params, count_params, size_bytes
     from ..latency import LatencyStats
-    from ..metrics import accuracy, bootstrap_ci
+    from ..metrics import accuracy, bootstrap_ci, f1_score
     from ..tradeoff import Result
 
     check_type("latency", latency, LatencyStats)
     check_type("dataset", dataset, str)
-    preds = predict_tasks(model, test_set)
+    val_preds, preds = predict_tasks(model, val_set), predict_tasks(model, test_set)
     cost = dict(latency_p50_ms=latency.p50_ms, latency_p99_ms=latency.p99_ms, latency_max_ms=latency.max_ms,
                 size_bytes=size_bytes(model), params=count_params(model), nonzero_params=count_nonzero_params(model),
                 flops=count_flops(model, example_input), threads=latency.threads)
@@ -349,7 +349,10 @@ def task_results(model: nn.Module, test_set: MultiTaskDataset, *, name: str, tec
     out = []
     for task, (y_true, y_pred) in preds.items():
         ci = bootstrap_ci(y_true, y_pred, "f1_macro", n_boot=n_boot, seed=seed, num_classes=num_classes[task])
+        v_true, v_pred = val_preds[task]
         out.append(Result(name=f"{name}/{task}", technique=technique, notebook=notebook,
+                          val_accuracy=accuracy(v_true, v_pred),
+                          val_f1=f1_score(v_true, v_pred, num_classes=num_classes[task]),
                           accuracy=accuracy(y_true, y_pred), f1=ci.value, f1_low=ci.low, f1_high=ci.high,
                           seed=seed, dataset=f"{dataset}/{task}", notes=notes, **cost))
     return out

@@ -10,16 +10,27 @@ on every call (no calibration; in PyTorch only ``Linear`` layers).
 Back ends, measured on an x86 CPU with torch 2.14 / torchao 0.18 (see notebook 02):
 
 - ``"fx_static"``: ``torch.ao.quantization.quantize_fx`` (FX graph mode). Deprecated
-  but present, and the only path here with fused int8 conv kernels that run without
-  ``torch.compile``: several times faster than fp32 on ResNet-18 at batch 1.
+  (PyTorch plans to delete it) but present, with fused int8 conv kernels that run
+  without ``torch.compile``: several times faster than fp32 on ResNet-18 at batch 1.
+- ``"onnxruntime_int8"``: ONNX Runtime static int8 (QDQ, per-channel weights;
+  ``tradeoff_lib.runtimes.onnxruntime_int8``). Maintained, no ``torch.ao``; on a CPU with
+  VNNI it was the fastest int8 we measured.
+- ``"pt2e_int8"``: PT2E with torchao's ``X86InductorQuantizer`` + ``torch.compile``
+  (``runtimes.pt2e_int8``); compiles for tens of seconds and fails on some models.
 - ``"eager_dynamic"``: ``torch.ao.quantization.quantize_dynamic`` (deprecated), Linear only.
 - ``"torchao_dynamic"``: torchao ``quantize_(model, Int8DynamicActivationInt8WeightConfig())``,
   the maintained API. Linear only; without ``torch.compile`` it is not faster here.
 - ``"fake_int8"``: the from-scratch ``fakequant.quantize_weights(model, 8)``: the accuracy
   effect of int8 weights, with float storage and float speed. Always available.
 
-``quantize_int8(..., method="auto")`` uses the first of these that is available and
-works, so the package never depends on the deprecated API alone.
+``quantize_int8(..., method="auto")`` **measures** rather than assumes: with calibration
+data it builds every available static int8 path among ``fx_static`` and
+``onnxruntime_int8`` (``pt2e_int8`` only when neither is available: it must compile),
+times them side by side at batch 1 and keeps the fastest; without calibration, or if
+none works, it falls back to dynamic int8 and, last, to fake int8. Whichever method it
+uses is recorded (``tl.applied(q)[-1]["method"]``), and a ``Int8MethodWarning`` says so
+whenever it is not the first choice (``fx_static``). So the package never depends on
+the deprecated API alone and never falls back to fake int8 silently.
 
 Used in: ``notebooks/02_quantization.ipynb``.
 """
@@ -29,18 +40,26 @@ import itertools
 import logging
 import re
 import warnings
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
-from typing import Iterable, Iterator
 
 import torch
 from torch import nn
 
 from .._checks import check_choice, check_int, check_module
+from ..applied import ATTRIBUTE, applied, mark_applied
 from ..cost import clone_model
 from . import fakequant
 
-METHODS = ("fx_static", "eager_dynamic", "torchao_dynamic", "fake_int8")
-"""Every way ``quantize_int8`` can quantize a model, fastest first (as measured for notebook 02)."""
+METHODS = ("fx_static", "onnxruntime_int8", "pt2e_int8", "eager_dynamic", "torchao_dynamic", "fake_int8")
+"""Every way ``quantize_int8`` can quantize a model: static int8 (measured against each other), then fallbacks."""
+
+STATIC_METHODS = ("fx_static", "onnxruntime_int8", "pt2e_int8")
+"""The real static int8 paths; ``auto`` times the first two side by side (``pt2e_int8`` only as a fallback)."""
+
+
+class Int8MethodWarning(UserWarning):
+    """``quantize_int8(method="auto")`` did not use its first choice; the message says what it used and why."""
 
 ENGINES = ("x86", "fbgemm", "qnnpack")
 """Quantized CPU kernel libraries, preferred first (x86/fbgemm on Intel/AMD, qnnpack on ARM)."""
@@ -108,7 +127,42 @@ def _load_torchao():
     return quantize_, Int8DynamicActivationInt8WeightConfig
 
 
-_LOADERS = {"fx_static": "_load_fx", "eager_dynamic": "_load_eager_dynamic", "torchao_dynamic": "_load_torchao"}
+def _load_onnxruntime():
+    from onnxruntime.quantization import quantize_static  # noqa: F401
+
+    from ..runtimes import onnxruntime_int8
+    return onnxruntime_int8
+
+
+def _load_pt2e():
+    _load_torchao()  # quiets torchao's import-time notice
+    import torchao.quantization.pt2e.quantizer.x86_inductor_quantizer  # noqa: F401
+
+    from ..runtimes import pt2e_int8
+    return pt2e_int8
+
+
+_LOADERS = {"fx_static": "_load_fx", "onnxruntime_int8": "_load_onnxruntime", "pt2e_int8": "_load_pt2e",
+            "eager_dynamic": "_load_eager_dynamic", "torchao_dynamic": "_load_torchao"}
+
+
+@contextmanager
+def without_torch_ao() -> Iterator[None]:
+    """Inside the block, behave as if ``torch.ao.quantization`` were deleted (as PyTorch plans).
+
+    ``fx_static`` and ``eager_dynamic`` become unavailable, so ``quantize_int8`` shows what it
+    does on a future torch. Used by ``tradeoff_lib/bench.py`` and notebook 09.
+    """
+    saved = {name: globals()[name] for name in ("_load_fx", "_load_eager_dynamic")}
+
+    def missing():
+        raise ImportError("torch.ao.quantization is hidden (without_torch_ao)")
+
+    globals().update(dict.fromkeys(saved, missing))
+    try:
+        yield
+    finally:
+        globals().update(saved)
 
 
 def quantized_engine() -> str | None:
@@ -162,7 +216,8 @@ def quantize_static(model: nn.Module, calibration_loader: Iterable, *, num_batch
 
     ``prepare_fx`` fuses conv-BN-ReLU and inserts observers, ``calibrate`` feeds
     ``num_batches`` batches, ``convert_fx`` swaps in int8 kernels (per-channel int8
-    weights, uint8 activations with per-tensor scale and zero point).
+    weights, uint8 activations with per-tensor scale and zero point). Recorded as
+    ``tl.applied(q)[-1] == {"technique": "int8", "method": "fx_static", "engine": ...}``.
 
     Args:
         model: a float model that ``torch.fx`` can trace.
@@ -196,16 +251,17 @@ def quantize_static(model: nn.Module, calibration_loader: Iterable, *, num_batch
         prepared = prepare_fx(clone_model(model).eval(), qconfig_mapping(engine), (example_input,))
         calibrate(prepared, batches, num_batches=num_batches)
         quantized = convert_fx(prepared)
-    return quantized
+    return mark_applied(quantized, "int8", method="fx_static", engine=engine)
 
 
-def quantize_dynamic_int8(model: nn.Module, *, backend: str = "auto") -> tuple[nn.Module, str]:
+def quantize_dynamic_int8(model: nn.Module, *, backend: str = "auto") -> nn.Module:
     """Dynamic int8 quantization of the ``Linear`` layers of a copy of ``model`` (not in place).
 
     ``backend``: ``"eager"`` (``torch.ao.quantization.quantize_dynamic``, deprecated, the
     faster of the two here), ``"torchao"`` (``quantize_`` with
     ``Int8DynamicActivationInt8WeightConfig``, maintained) or ``"auto"`` (eager if present,
-    else torchao). Returns ``(quantized_copy, backend_used)``.
+    else torchao). Returns the quantized copy; the method used is
+    ``tl.applied(q)[-1]["method"]`` (``"eager_dynamic"`` or ``"torchao_dynamic"``).
     """
     check_module("model", model)
     check_choice("backend", backend, ("auto", "eager", "torchao"))
@@ -217,45 +273,91 @@ def quantize_dynamic_int8(model: nn.Module, *, backend: str = "auto") -> tuple[n
                 raise
         else:
             with quiet_deprecations():
-                return quantize_dynamic(clone_model(model).eval(), {nn.Linear}, dtype=torch.qint8), "eager"
+                out = quantize_dynamic(clone_model(model).eval(), {nn.Linear}, dtype=torch.qint8)
+            return mark_applied(out, "int8", method="eager_dynamic")
     quantize_, config = _load_torchao()
     out = clone_model(model).eval()
     quantize_(out, config())
-    return out, "torchao"
+    return mark_applied(out, "int8", method="torchao_dynamic")
+
+
+def _build(method: str, model: nn.Module, calibration_loader, num_batches: int, example_input) -> nn.Module:
+    """One int8 copy of ``model`` by ``method`` (raises whatever the method raises)."""
+    if method == "fx_static":
+        return quantize_static(model, calibration_loader, num_batches=num_batches, example_input=example_input)
+    if method in ("onnxruntime_int8", "pt2e_int8"):
+        x = example_input if example_input is not None else _inputs(next(iter(calibration_loader)))[:1]
+        out = globals()[_LOADERS[method]]()(model, calibration_loader, x, num_batches=num_batches)
+        return mark_applied(out, "int8", method=method)
+    if method in ("eager_dynamic", "torchao_dynamic"):
+        return quantize_dynamic_int8(model, backend="eager" if method == "eager_dynamic" else "torchao")
+    return mark_applied(fakequant.quantize_weights(model, 8), "int8", method="fake_int8")
+
+
+def _fastest(built: dict[str, nn.Module], example_input: torch.Tensor, repeats: int) -> tuple[str, dict[str, float]]:
+    """The method whose model has the lowest batch-1 p50 in one interleaved run, and every p50 (ms)."""
+    from ..latency import compare_latency
+
+    stats = compare_latency(built, example_input[:1], repeats=repeats, warmup=3, threads=1, rounds=min(4, repeats))
+    p50 = {m: s.p50_ms for m, s in stats.items()}
+    return min(p50, key=p50.get), p50
 
 
 def quantize_int8(model: nn.Module, calibration_loader: Iterable | None = None, *, method: str = "auto",
-                  num_batches: int = 8, example_input: torch.Tensor | None = None) -> tuple[nn.Module, str]:
-    """An int8 copy of ``model`` by the fastest available method; returns ``(quantized_copy, method_used)``.
+                  num_batches: int = 8, example_input: torch.Tensor | None = None,
+                  measure_repeats: int = 20) -> nn.Module:
+    """An int8 copy of ``model`` by the fastest int8 method measured here; returns the new model only.
 
     Args:
-        method: one of ``METHODS`` or ``"auto"``: try ``"fx_static"`` (needs
-            ``calibration_loader``), then ``"eager_dynamic"``, ``"torchao_dynamic"``,
-            ``"fake_int8"``. A method that is not installed is skipped; one that fails on
-            this model is skipped with a warning that says why.
-        calibration_loader, num_batches, example_input: for ``"fx_static"``.
+        method: one of ``METHODS`` or ``"auto"``. Auto with ``calibration_loader``: build
+            each available static method among ``"fx_static"`` and ``"onnxruntime_int8"``
+            (``"pt2e_int8"`` if neither is available), time them side by side at batch 1
+            (``measure_repeats`` calls each, interleaved) and keep the fastest. Without
+            calibration, or if no static method works: ``"eager_dynamic"``,
+            ``"torchao_dynamic"``, then ``"fake_int8"`` (float speed). A method that fails
+            on this model is skipped with a warning that says why.
+        calibration_loader, num_batches, example_input: for the static methods
+            (``example_input`` defaults to one image of the first calibration batch).
+
+    The method used is ``tl.applied(q)[-1]["method"]`` (auto also records ``"timings_ms"``),
+    and an ``Int8MethodWarning`` announces it whenever it is not ``"fx_static"``.
     """
     check_module("model", model)
     check_choice("method", method, ("auto",) + METHODS)
-    if method == "fx_static" and calibration_loader is None:
-        raise ValueError("method 'fx_static' needs a calibration_loader (a few batches of real inputs)")
-    if method == "auto":
-        available = available_methods()
-        candidates = [m for m in METHODS if available[m] and (m != "fx_static" or calibration_loader is not None)]
-    else:
-        candidates = [method]
+    check_int("measure_repeats", measure_repeats, min_value=1)
+    if method in STATIC_METHODS and calibration_loader is None:
+        raise ValueError(f"method {method!r} needs a calibration_loader (a few batches of real inputs)")
+    if calibration_loader is not None and iter(calibration_loader) is calibration_loader:  # one-shot: keep it
+        calibration_loader = list(itertools.islice(calibration_loader, num_batches))
+    if method != "auto":
+        return _build(method, model, calibration_loader, num_batches, example_input)
+    available = available_methods()
+    static = [m for m in STATIC_METHODS[:2] if available[m]] or [m for m in STATIC_METHODS[2:] if available[m]]
+    candidates = (static if calibration_loader is not None else []) + [m for m in METHODS[3:] if available[m]]
+    built, skipped = {}, []
     for candidate in candidates:
+        if built and candidate not in STATIC_METHODS:
+            break
         try:
-            if candidate == "fx_static":
-                return quantize_static(model, calibration_loader, num_batches=num_batches,
-                                       example_input=example_input), candidate
-            if candidate in ("eager_dynamic", "torchao_dynamic"):
-                backend = "eager" if candidate == "eager_dynamic" else "torchao"
-                return quantize_dynamic_int8(model, backend=backend)[0], candidate
-            return fakequant.quantize_weights(model, 8), candidate
+            built[candidate] = _build(candidate, model, calibration_loader, num_batches, example_input)
         except Exception as exc:  # e.g. a model that torch.fx cannot trace
-            if method != "auto" or candidate == "fake_int8":
+            if candidate == "fake_int8":
                 raise
-            warnings.warn(f"quantize_int8: {candidate} failed on this model ({type(exc).__name__}: {exc}); "
-                          "trying the next method", RuntimeWarning, stacklevel=2)
-    raise AssertionError("unreachable: fake_int8 is always available")  # pragma: no cover
+            skipped.append(candidate)
+            warnings.warn(f"quantize_int8: {candidate} failed on this model ({type(exc).__name__}: "
+                          f"{' '.join(str(exc).split())[:200]}); trying the next method", RuntimeWarning, stacklevel=2)
+    timings = {}
+    if len(built) > 1:
+        x = example_input if example_input is not None else _inputs(next(iter(calibration_loader)))
+        chosen, timings = _fastest(built, x, measure_repeats)
+    else:
+        chosen = next(iter(built))
+    out = built[chosen]
+    entry = dict(applied(out)[-1], timings_ms=timings, skipped=skipped)
+    out.__dict__[ATTRIBUTE] = tuple(getattr(out, ATTRIBUTE, ()))[:-1] + (entry,)
+    if chosen != METHODS[0]:
+        why = (f"measured faster at batch 1 ({', '.join(f'{m} {t:.3g} ms' for m, t in timings.items())})"
+               if timings else f"the first choice is {'missing' if not available['fx_static'] else 'unusable here'}")
+        note = " -- fake int8: float storage and float speed, no real speedup" if chosen == "fake_int8" else ""
+        warnings.warn(f"quantize_int8(method='auto') used {chosen}: {why}{note}", Int8MethodWarning, stacklevel=2)
+    return out
