@@ -101,3 +101,56 @@ def test_bad_input():
 def test_confidence_interval_record():
     ci = tl.ConfidenceInterval(0.9, 0.85, 0.95)
     assert ci.half_width == pytest.approx(0.05) and str(ci) == "0.9000 [0.8500, 0.9500]"
+
+
+def test_paired_permutation_test_hand_computed_cases():
+    from tradeoff_lib.metrics import paired_permutation_test
+    # differences (1, 2, -1), observed sum 2; the 8 sign patterns give the sums
+    # 2, 4, 0, 2, -2, 0, -4, -2, of which 6 are at least 2 in absolute value -> p = 6/8.
+    assert paired_permutation_test([0, 0, 0], [1, 2, -1]) == pytest.approx(6 / 8)
+    assert paired_permutation_test([0] * 5, [1, 2, 3, 4, 5]) == pytest.approx(2 / 32)   # 5 pairs never reach 0.05
+    assert paired_permutation_test([0] * 6, [1] * 6) == pytest.approx(2 / 64)
+    assert paired_permutation_test([1, 2, 3], [1, 2, 3]) == 1.0
+    assert paired_permutation_test([0.9, 0.8], [0.8, 0.9]) == 1.0
+
+
+def test_paired_permutation_test_matches_scipy():
+    from scipy.stats import permutation_test
+
+    from tradeoff_lib.metrics import paired_permutation_test
+    rng = np.random.default_rng(3)
+    for n in (4, 7, 9):
+        a = rng.normal(size=n)
+        b = a + rng.normal(0.4, 1.0, size=n)
+        ref = permutation_test((a, b), lambda x, y, axis: np.mean(y - x, axis=axis), permutation_type="samples",
+                               n_resamples=np.inf, alternative="two-sided").pvalue
+        assert paired_permutation_test(a, b) == pytest.approx(ref)
+    a = rng.normal(size=30)
+    b = a + 0.3 + rng.normal(0, 1, size=30)
+    ref = permutation_test((a, b), lambda x, y, axis: np.mean(y - x, axis=axis), permutation_type="samples",
+                           n_resamples=20000, random_state=0).pvalue
+    assert paired_permutation_test(a, b) == pytest.approx(ref, abs=0.01)     # sampled above max_exact
+
+
+def test_paired_permutation_test_bad_input():
+    from tradeoff_lib.metrics import paired_permutation_test
+    with pytest.raises(ValueError, match="a and b"):
+        paired_permutation_test([1, 2, 3], [1, 2])
+    with pytest.raises(ValueError, match="at least 2 pairs"):
+        paired_permutation_test([1], [2])
+    with pytest.raises(ValueError, match="finite"):
+        paired_permutation_test([1, float("nan")], [2, 3])
+    with pytest.raises(ValueError, match="max_exact"):
+        paired_permutation_test([1, 2], [2, 3], max_exact=30)
+
+
+def test_paired_summary_by_hand():
+    from tradeoff_lib.metrics import paired_summary
+    s = paired_summary([0.90, 0.91, 0.92], [0.92, 0.92, 0.95])       # differences 2, 1, 3 points
+    assert s["gain"] == pytest.approx(2.0) and s["gain_std"] == pytest.approx(1.0)
+    assert s["wins"] == 3 and s["n"] == 3 and s["p_value"] == pytest.approx(0.25)
+    assert not s["within_noise"]                                       # 2 > 2 * 1 / sqrt(3)
+    mixed = paired_summary([0.90, 0.91, 0.92], [0.92, 0.90, 0.95])     # 2, -1, 3: signs disagree
+    assert mixed["within_noise"] and mixed["wins"] == 2
+    with pytest.raises(ValueError, match="scale"):
+        paired_summary([1, 2], [2, 3], scale=0)

@@ -44,3 +44,15 @@ def test_environment_reports_cpu_capability_and_isa_flags():
     assert all(isinstance(f, str) and f == f.lower() for f in flags)
     if env["cpu_capability"] in ("AVX2", "AVX512"):  # the kernel level implies the CPU has at least AVX2
         assert "avx2" in flags
+
+
+def test_check_parameters_distillation_lists():
+    ok = tl.check_parameters(SEEDS=[0, 1, 2], TUNE_SEEDS=[100], LRS=[1e-3, 3e-3], TEMPERATURES=[2, 4],
+                             ALPHAS=[0.5, 0.9], N_LABELLED=350, TEACHER_DATA="all", STUDENT_WIDTH=8, STUDENT_EPOCHS=4)
+    assert ok["LRS"] == [1e-3, 3e-3]
+    for bad, match in [({"SEEDS": [0, 0]}, "SEEDS must not repeat"), ({"SEEDS": []}, "SEEDS must hold"),
+                       ({"LRS": [0.0]}, r"LRS\[0\]"), ({"ALPHAS": [1.5]}, r"ALPHAS\[0\]"),
+                       ({"TEMPERATURES": 4}, "TEMPERATURES"), ({"N_LABELLED": 5}, "N_LABELLED"),
+                       ({"TEACHER_DATA": "some"}, "TEACHER_DATA"), ({"TUNE_SEEDS": [-1]}, r"TUNE_SEEDS\[0\]")]:
+        with pytest.raises((TypeError, ValueError), match=match):
+            tl.check_parameters(**bad)

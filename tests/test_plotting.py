@@ -71,6 +71,11 @@ def test_plot_lines_grid_and_panels(tmp_path):
         tl.plot_lines({"a": ([1, 2], [1])})
     with pytest.raises(ValueError, match="series is empty"):
         tl.plot_lines({})
+    bars = tl.plot_lines({"a": ([1, 2], [0.5, 0.7]), "b": ([1, 2], [0.4, 0.6])}, errors={"a": [0.1, 0.2]})
+    caps = bars.axes[0].containers
+    assert len(caps) == 1 and caps[0].has_yerr and caps[0].get_label() == "a", "error bars on 'a' only"
+    with pytest.raises(ValueError, match=r"errors names series that are not plotted: \['c'\]"):
+        tl.plot_lines({"a": ([1], [1])}, errors={"c": [0.1]})
     grid = tl.plot_image_grid(torch.zeros(3, 1, 4, 4), ["a", "b", "c"], path=tmp_path / "g.png")
     assert [a.get_title() for a in grid.axes] == ["a", "b", "c"] and (tmp_path / "g.png").exists()
     with pytest.raises(ValueError, match="one title per image"):

@@ -201,3 +201,59 @@ def bootstrap_ci(y_true, y_pred, metric: str | Callable = "f1_macro", *, n_boot:
     alpha = (1 - confidence) / 2
     low, high = np.quantile(stats, [alpha, 1 - alpha])
     return ConfidenceInterval(value, float(low), float(high), confidence)
+
+
+def paired_permutation_test(a, b, *, max_exact: int = 20, n_resamples: int = 100_000, seed: int = 0) -> float:
+    """Two-sided sign-flip permutation p-value for the mean of the paired differences ``b - a``.
+
+    Under the null hypothesis "the two arms are exchangeable within each pair" (same seed,
+    two methods), every difference is equally likely to carry either sign. The p-value is
+    the share of the ``2^n`` sign patterns whose mean difference is at least as far from 0
+    as the observed one (exact up to ``max_exact`` pairs; above that ``n_resamples``
+    random patterns plus the observed one). With ``n`` pairs the smallest attainable
+    value is ``2 / 2^n``: 5 pairs can never give p < 0.05 (2/32 = 0.0625), 6 pairs can.
+
+    Args:
+        a: per-pair scores of the first arm (e.g. the student alone, one per seed).
+        b: the second arm's scores, in the same order.
+
+    Returns:
+        The p-value in (0, 1]; 1.0 when every difference is 0.
+    """
+    check_int("max_exact", max_exact, min_value=1, max_value=24)
+    check_int("n_resamples", n_resamples, min_value=100)
+    check_int("seed", seed, min_value=0)
+    a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
+    if a.ndim != 1 or b.ndim != 1 or a.shape != b.shape:
+        raise ValueError(f"a and b must be 1-D with one value per pair, got shapes {a.shape} and {b.shape}")
+    if len(a) < 2:
+        raise ValueError(f"a and b need at least 2 pairs, got {len(a)}")
+    if not (np.isfinite(a).all() and np.isfinite(b).all()):
+        raise ValueError("a and b must hold finite numbers")
+    d = b - a
+    observed = abs(d.mean())
+    tol = 1e-12 * max(1.0, float(np.abs(d).max()))  # ties count as "at least as extreme"
+    n = len(d)
+    if n <= max_exact:
+        signs = 1 - 2 * ((np.arange(2 ** n)[:, None] >> np.arange(n)) & 1)
+        return float((np.abs(signs @ d / n) >= observed - tol).mean())
+    signs = np.random.default_rng(seed).choice([-1.0, 1.0], size=(n_resamples, n))
+    return float(((np.abs(signs @ d / n) >= observed - tol).sum() + 1) / (n_resamples + 1))
+
+
+def paired_summary(a, b, *, scale: float = 100.0) -> dict:
+    """Paired comparison of two arms over seeds: ``b - a`` per pair, times ``scale`` (100: accuracy points).
+
+    Returns ``gain`` (mean difference), ``gain_std`` (its standard deviation over pairs),
+    ``wins`` (pairs where b > a), ``n``, ``p_value`` (``paired_permutation_test``) and
+    ``within_noise``: False only when every pair agrees in sign and the mean is more than
+    two standard errors from 0 (``|mean| > 2 * std / sqrt(n)``); with 6+ pairs the exact
+    test can also reach p < 0.05, with 3 pairs it cannot (its smallest p is 0.25).
+    """
+    check_float("scale", scale, low=0.0, low_inclusive=False)
+    p = paired_permutation_test(a, b)
+    d = scale * (np.asarray(b, dtype=float) - np.asarray(a, dtype=float))
+    std = float(d.std(ddof=1))
+    consistent = bool((d > 0).all() or (d < 0).all()) and abs(d.mean()) > 2 * std / np.sqrt(len(d))
+    return {"gain": float(d.mean()), "gain_std": std, "wins": int((d > 0).sum()), "n": len(d), "p_value": p,
+            "within_noise": not consistent}

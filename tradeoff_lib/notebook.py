@@ -156,6 +156,12 @@ _RULES: dict[str, Callable[[str, Any], Any]] = {
     "GEMM_SIZE": _int(64),
     "COPY_MB": _int(8),
     "COMPILE": lambda n, v: check_type(n, v, bool),
+    # 08 distillation regimes
+    "LRS": _list_of(_POSITIVE),
+    "TUNE_SEEDS": _list_of(_int(0), unique=True),
+    "N_LABELLED": _int(10),
+    "TEACHER_DATA": _one_of("all", "labelled"),
+    "WORKERS": lambda n, v: check_int(n, v, min_value=1, max_value=max(os.cpu_count() or 1, 2)),
     # notebooks/balance/balance_model.ipynb (python -m tradeoff_lib.balance)
     "MODEL": lambda n, v: check_type(n, v, str),
     "WEIGHTS": _optional(lambda n, v: check_type(n, v, str)),

@@ -208,15 +208,26 @@ def plot_steps(steps: Sequence[Result], *, latency: str = "latency_p50_ms", path
 def plot_lines(series: Mapping[str, tuple[Sequence[float], Sequence[float]]], *, hline: float | None = None,
                hline_label: str = "baseline", xlabel: str = "", ylabel: str = "", title: str = "",
                logx: bool = False, xticks: Sequence[float] | None = None, marker: str = "o", ax=None,
-               path: str | Path | None = None):
-    """Curves ``{label: (xs, ys)}`` with markers, an optional reference line, labels; the notebooks' sweep plots."""
+               errors: Mapping[str, Sequence[float]] | None = None, path: str | Path | None = None):
+    """Curves ``{label: (xs, ys)}`` with markers, an optional reference line, labels; the notebooks' sweep plots.
+
+    ``errors`` (``{label: yerr}``, e.g. the spread over seeds) draws error bars on those curves.
+    """
     if not series:
         raise ValueError("series is empty: nothing to plot")
+    errors = dict(errors or {})
+    unknown = sorted(set(errors) - set(series))
+    if unknown:
+        raise ValueError(f"errors names series that are not plotted: {unknown}")
     fig, ax = _axes(ax, figsize=(6.4, 3.6))
     for label, (xs, ys) in series.items():
         if len(xs) != len(ys):
             raise ValueError(f"series {label!r} has {len(xs)} x values and {len(ys)} y values")
-        ax.plot(list(xs), list(ys), marker=marker or None, ls="-", label=label)
+        if label in errors:
+            ax.errorbar(list(xs), list(ys), yerr=list(errors[label]), marker=marker or None, ls="-", capsize=3,
+                        label=label)
+        else:
+            ax.plot(list(xs), list(ys), marker=marker or None, ls="-", label=label)
     if hline is not None:
         ax.axhline(hline, color="0.4", ls=":", label=hline_label)
     if logx:

@@ -54,7 +54,8 @@ def distillation_loss(student_logits: torch.Tensor, teacher_logits: torch.Tensor
     Args:
         student_logits: ``z_s``, shape (N, C); gradients flow into it.
         teacher_logits: ``z_t``, shape (N, C); treated as constants (detached).
-        y: true class indices, shape (N,).
+        y: true class indices, shape (N,); -1 marks an unlabelled image, which gets only the
+            soft term (the cross-entropy is averaged over the labelled rows of the batch).
         temperature: ``T > 0``.
         alpha: weight of the soft (teacher) term in [0, 1]; 0 is plain cross-entropy.
 
@@ -70,7 +71,13 @@ def distillation_loss(student_logits: torch.Tensor, teacher_logits: torch.Tensor
                          f"got {tuple(teacher_logits.shape)} (same batch and number of classes)")
     if y.shape[0] != student_logits.shape[0]:
         raise ValueError(f"y must have {student_logits.shape[0]} labels (one per row of the logits), got {y.shape[0]}")
-    hard = F.cross_entropy(student_logits, y)
+    labelled = y >= 0
+    if bool(labelled.all()):
+        hard = F.cross_entropy(student_logits, y)
+    elif bool(labelled.any()):
+        hard = F.cross_entropy(student_logits[labelled], y[labelled])
+    else:
+        hard = student_logits.sum() * 0.0
     if alpha == 0.0:
         return hard
     log_p_s = F.log_softmax(student_logits / temperature, dim=-1)
