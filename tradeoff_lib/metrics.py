@@ -16,7 +16,7 @@ All metrics are computed from confusion matrices, which may carry leading batch
 dimensions; that is what makes the bootstrap fast.
 
 Used in: ``notebooks/00_measuring_realtime_and_accuracy.ipynb``,
-``notebooks/04_learning_rate_decay.ipynb``, ``notebooks/06_data_augmentation.ipynb``.
+``notebooks/04_learning_rate_decay.ipynb``.
 """
 from __future__ import annotations
 

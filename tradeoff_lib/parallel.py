@@ -6,7 +6,7 @@ forked (Linux), so ``fn`` and ``items`` need not be picklable (lambdas and model
 fine); only the results travel back, pickled. Each run must seed itself: then the
 results equal those of a plain loop, in the same order, which the tests check.
 
-Used in: notebooks/06_data_augmentation.ipynb, notebooks/08_knowledge_distillation.ipynb
+Used in: ``notebooks/06_data_augmentation.ipynb``.
 """
 from __future__ import annotations
 
