@@ -12,7 +12,7 @@ technique that cannot apply says why in one line.
 - ``prune_channels_auto`` / ``factorize_large_linear``: pruning and low-rank that keep the output layer;
 - ``int8_auto``: real int8 or a clear refusal (never fake int8 in silence);
 
-Used in: ``notebooks/balance/balance_model.ipynb`` (``python -m tradeoff_lib.balance``).
+Used in: ``notebooks/10_capstone_balancing.ipynb``.
 """
 from __future__ import annotations
 

@@ -13,7 +13,7 @@ then measured once on the test split. Without data no accuracy is known, so only
 that compute the same function as the model (fp32 runtimes) can be chosen; lossy ones that fit
 the budget are listed to verify with data.
 
-Used in: ``notebooks/balance/balance_model.ipynb`` (``python -m tradeoff_lib.balance``).
+Used in: ``notebooks/10_capstone_balancing.ipynb``.
 """
 from __future__ import annotations
 
