@@ -98,7 +98,6 @@ _RULES: dict[str, Callable[[str, Any], Any]] = {
     "REPEATS": _int(10),
     "REALTIME_MODE": _one_of("hard", "soft"),
     "MISS_TOLERANCE": _num(0.0, 1.0, open_hi=True),
-    "ACCURACY_FLOOR": _FRACTION,
     "ACCURACY_TOLERANCE": _num(0.0, 1.0, open_hi=True),
     "REPORT_DIR": _optional(lambda n, v: check_type(n, v, (str, Path))),
     "PROGRESS": lambda n, v: check_type(n, v, bool),
