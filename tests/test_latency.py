@@ -128,3 +128,15 @@ def test_compare_latency_interleaves_models(x1):
         tl.compare_latency({}, x1)
     with pytest.raises(ValueError, match="repeats must be in"):
         tl.compare_latency(models, x1, repeats=1, rounds=2)
+
+
+def test_default_repeats_fit_the_purpose(x1):
+    from tradeoff_lib.latency import REPEATS, default_repeats
+
+    assert default_repeats("decision") == REPEATS["decision"] > default_repeats("explore") == REPEATS["explore"]
+    assert len(tl.measure_latency(nn.Identity(), x1, warmup=0, purpose="explore").samples_ms) == REPEATS["explore"]
+    stats = tl.compare_latency({"a": nn.Identity()}, x1, warmup=0, purpose="explore")
+    assert len(stats["a"].samples_ms) == REPEATS["explore"]
+    assert len(tl.measure_latency(nn.Identity(), x1, warmup=0, repeats=7, purpose="explore").samples_ms) == 7
+    with pytest.raises(ValueError, match="purpose"):
+        tl.measure_latency(nn.Identity(), x1, purpose="plot")

@@ -17,7 +17,9 @@ from .models import BASELINE_WIDTH, CNN_WIDTHS, MLP, SmallCNN, make_cnn, make_ml
 from .notebook import check_parameters, environment_info, report_dir, show_source
 from .plotting import (plot_budget_sweep, plot_history, plot_latency_histogram, plot_steps, plot_tradeoff,
                        save_figure)
+from .multiseed import StackedCNN, train_seeds
 from .recipe import Recipe, train_recipe
+from .threads import get_training_threads, set_training_threads, training_threads
 from .tradeoff import (Ledger, Result, budget_sweep, fastest_within, measure, pareto_front, ratio, results_table,
                        save_headline, select, step_table)
 from .training import (History, classification_step, evaluate, fit, load_checkpoint, predict, save_checkpoint,
@@ -36,5 +38,5 @@ __all__ = [
     "plot_budget_sweep", "plot_history", "plot_latency_histogram", "plot_steps", "plot_tradeoff", "precision", "predict", "ratio", "recall",
     "report_dir", "results_table", "save_checkpoint", "save_headline", "save_figure", "seed_everything", "select",
     "show_source", "size_bytes", "step_table", "stratified_subset", "throughput", "train_classifier", "train_loader",
-    "train_recipe",
+    "train_recipe", "StackedCNN", "train_seeds", "get_training_threads", "set_training_threads", "training_threads",
 ]
