@@ -79,3 +79,19 @@ def test_bad_input(small_splits):
         tl.StackedCNN([tl.make_mlp()])
     with pytest.raises(ValueError, match="non-empty"):
         tl.StackedCNN([])
+
+
+def test_paired_differences_against_hand_computation():
+    from tradeoff_lib.multiseed import paired_differences
+
+    scores = {"ref": [0.90, 0.92, 0.94], "up": [0.93, 0.95, 0.97], "noisy": [0.95, 0.90, 0.95], "down": [0.8, 0.83, 0.83]}
+    t = paired_differences(scores, "ref")
+    assert t.loc["up", "diff_mean"] == pytest.approx(0.03) and t.loc["up", "diff_std"] == pytest.approx(0, abs=1e-12)
+    assert t.loc["up", "verdict"] == "better" and t.loc["down", "verdict"] == "worse"
+    d = np.array([0.05, -0.02, 0.01])   # noisy - ref: mean 0.0133, se = std/sqrt(3) = 0.0203
+    assert t.loc["noisy", "diff_std"] == pytest.approx(d.std(ddof=1)) and t.loc["noisy", "verdict"] == "within noise"
+    assert t.loc["ref", "verdict"] == "reference" and t.loc["ref", "std"] == pytest.approx(0.02)
+    with pytest.raises(ValueError, match="reference"):
+        paired_differences(scores, "nope")
+    with pytest.raises(ValueError, match="same number"):
+        paired_differences({"a": [1.0, 2.0], "b": [1.0]}, "a")

@@ -192,3 +192,37 @@ def train_seeds(build: Callable[[], SmallCNN], splits, seeds: Sequence[int], *, 
     for h in histories:
         h.train_time_s = total
     return list(zip(stack.unstack(), histories))
+
+
+def paired_differences(scores: dict[str, Sequence[float]], reference: str, *, z: float = 2.0):
+    """Compare every arm with ``reference`` seed by seed: mean, spread and the paired difference.
+
+    Args:
+        scores: ``{arm: [score of seed 0, seed 1, ...]}``, the same seeds in the same order for every arm.
+        reference: the arm the others are compared with.
+        z: a difference counts when ``|mean difference| > z x its standard error`` (std / sqrt(n)).
+
+    Returns:
+        a DataFrame indexed by arm with ``mean``, ``std`` (over seeds), ``diff_mean``/``diff_std`` (of the
+        per-seed differences arm - reference) and ``verdict``: ``"better"``, ``"worse"`` or ``"within noise"``.
+    """
+    import numpy as np
+    import pandas as pd
+
+    check_type("scores", scores, dict)
+    if reference not in scores:
+        raise ValueError(f"reference must be one of the arms {list(scores)}, got {reference!r}")
+    arrays = {arm: np.asarray(v, dtype=float) for arm, v in scores.items()}
+    n = len(arrays[reference])
+    if n < 2 or any(a.shape != (n,) for a in arrays.values()):
+        raise ValueError(f"scores must hold the same number (>= 2) of seeds for every arm, got "
+                         f"{ {arm: len(a) for arm, a in arrays.items()} }")
+    rows = {}
+    for arm, a in arrays.items():
+        d = a - arrays[reference]
+        se = d.std(ddof=1) / np.sqrt(n)
+        verdict = "reference" if arm == reference else (
+            "within noise" if abs(d.mean()) <= z * se else ("better" if d.mean() > 0 else "worse"))
+        rows[arm] = {"mean": a.mean(), "std": a.std(ddof=1), "diff_mean": d.mean(), "diff_std": d.std(ddof=1),
+                     "verdict": verdict}
+    return pd.DataFrame.from_dict(rows, orient="index")
