@@ -66,3 +66,15 @@ def test_package_functions_feed_the_timers(small_splits, x1):
     t = timing.totals()
     assert {"training", "latency", "bootstrap", "evaluation"} <= set(t) and all(v > 0 for v in t.values())
     timing.reset()
+
+
+def test_training_threads_from_the_environment(monkeypatch):
+    from tradeoff_lib import threads
+
+    monkeypatch.setenv("TRADEOFF_TRAINING_THREADS", "2")
+    assert threads._from_env() == 2
+    monkeypatch.setenv("TRADEOFF_TRAINING_THREADS", "two")
+    with pytest.raises(ValueError, match="TRADEOFF_TRAINING_THREADS"):
+        threads._from_env()
+    monkeypatch.delenv("TRADEOFF_TRAINING_THREADS")
+    assert threads._from_env() == 1

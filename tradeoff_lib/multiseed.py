@@ -15,7 +15,7 @@ one step of the stack equals one step of each model on its own — up to floatin
 rounding (grouped and plain convolutions add in a different order). ``train_seeds`` checks
 nothing about that; ``tests/test_multiseed.py`` compares it with sequential training.
 
-Used in: ``notebooks/04_learning_rate_decay.ipynb``, ``notebooks/05_early_stopping.ipynb``.
+Used in: ``notebooks/04_learning_rate_decay.ipynb`` (05 trains its seeds one by one on purpose, see there).
 """
 from __future__ import annotations
 
