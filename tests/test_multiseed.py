@@ -13,8 +13,8 @@ def _max_diff(a, b):
 
 
 def _mean_diff(a, b):
-    return float(np.mean([(x - y).abs().mean().item() for x, y in zip(a.state_dict().values(),
-                                                                     b.state_dict().values()) if x.is_floating_point()]))
+    pairs = zip(a.state_dict().values(), b.state_dict().values())
+    return float(np.mean([(x - y).abs().mean().item() for x, y in pairs if x.is_floating_point()]))
 
 
 # SGD is linear in the gradient, so rounding differences (grouped vs. plain convolutions) stay at
@@ -84,7 +84,8 @@ def test_bad_input(small_splits):
 def test_paired_differences_against_hand_computation():
     from tradeoff_lib.multiseed import paired_differences
 
-    scores = {"ref": [0.90, 0.92, 0.94], "up": [0.93, 0.95, 0.97], "noisy": [0.95, 0.90, 0.95], "down": [0.8, 0.83, 0.83]}
+    scores = {"ref": [0.90, 0.92, 0.94], "up": [0.93, 0.95, 0.97], "noisy": [0.95, 0.90, 0.95],
+              "down": [0.8, 0.83, 0.83]}
     t = paired_differences(scores, "ref")
     assert t.loc["up", "diff_mean"] == pytest.approx(0.03) and t.loc["up", "diff_std"] == pytest.approx(0, abs=1e-12)
     assert t.loc["up", "verdict"] == "better" and t.loc["down", "verdict"] == "worse"
