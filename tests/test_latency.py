@@ -167,3 +167,13 @@ def test_percentile_ci_matches_scipy_bootstrap():
     assert wide.high - wide.low > ci.high - ci.low, "fewer calls, wider interval"
     with pytest.raises(ValueError, match="n_boot must be in"):
         tl.percentile_ci(tl.LatencyStats((1.0,)), 99, n_boot=1)
+def test_default_repeats_fit_the_purpose(x1):
+    from tradeoff_lib.latency import REPEATS, default_repeats
+
+    assert default_repeats("decision") == REPEATS["decision"] > default_repeats("explore") == REPEATS["explore"]
+    assert len(tl.measure_latency(nn.Identity(), x1, warmup=0, purpose="explore").samples_ms) == REPEATS["explore"]
+    stats = tl.compare_latency({"a": nn.Identity()}, x1, warmup=0, purpose="explore")
+    assert len(stats["a"].samples_ms) == REPEATS["explore"]
+    assert len(tl.measure_latency(nn.Identity(), x1, warmup=0, repeats=7, purpose="explore").samples_ms) == 7
+    with pytest.raises(ValueError, match="purpose"):
+        tl.measure_latency(nn.Identity(), x1, purpose="plot")

@@ -56,3 +56,27 @@ def test_check_parameters_distillation_lists():
                        ({"TEACHER_DATA": "some"}, "TEACHER_DATA"), ({"TUNE_SEEDS": [-1]}, r"TUNE_SEEDS\[0\]")]:
         with pytest.raises((TypeError, ValueError), match=match):
             tl.check_parameters(**bad)
+def test_apply_test_parameters_rewrites_only_the_named_assignments():
+    from tradeoff_lib.notebook import apply_test_parameters, notebook_test_parameters
+
+    src = 'SEED = 0            # first seed\nEPOCHS = 4          # epochs\nLR_GRID = [0.001, 0.01]\nEPOCHS_X = 9'
+    out = apply_test_parameters(src, {"EPOCHS": 2, "LR_GRID": [0.01]})
+    assert out.splitlines() == ["SEED = 0            # first seed", "EPOCHS = 2          # epochs",
+                                "LR_GRID = [0.01]", "EPOCHS_X = 9"]
+    ns = {}
+    exec(out, ns)
+    assert ns["EPOCHS"] == 2 and ns["LR_GRID"] == [0.01]
+    with pytest.raises(ValueError, match="'EPOCS'"):
+        apply_test_parameters(src, {"EPOCS": 2})
+    assert notebook_test_parameters({"tradeoff": {"test_parameters": {"EPOCHS": 2}}}) == {"EPOCHS": 2}
+    assert notebook_test_parameters({}) == {}
+    with pytest.raises(TypeError, match="test_parameters"):
+        notebook_test_parameters({"tradeoff": {"test_parameters": [1]}})
+
+
+def test_check_parameters_knows_train_threads_and_n_seeds():
+    tl.check_parameters(TRAIN_THREADS=1, N_SEEDS=3)
+    with pytest.raises(ValueError, match="TRAIN_THREADS"):
+        tl.check_parameters(TRAIN_THREADS=0)
+    with pytest.raises(ValueError, match="N_SEEDS"):
+        tl.check_parameters(N_SEEDS=0)

@@ -21,8 +21,9 @@ def series(tmp_path):
     folder = tmp_path / "notebooks"
     folder.mkdir()
     _notebook(folder / "00_first.ipynb",
-              "import pathlib\npathlib.Path(REPORT_DIR, 'plots').mkdir(exist_ok=True)\n"
-              "pathlib.Path(REPORT_DIR, 'first.txt').write_text(str(SEED))")
+              "import pathlib, time\npathlib.Path(REPORT_DIR, 'plots').mkdir(exist_ok=True)\n"
+              "pathlib.Path(REPORT_DIR, 'first.txt').write_text(str(SEED))\n"
+              "from tradeoff_lib.timing import timed\nwith timed('training'):\n    time.sleep(0.3)")
     _notebook(folder / "01_second.ipynb",
               "import pathlib\nif SEED == 13:\n    raise ValueError('unlucky seed')\n"
               "pathlib.Path(REPORT_DIR, 'second.txt').write_text(str(SEED))")
@@ -38,7 +39,13 @@ def test_series_runs_passes_parameters_and_fails_safely(series, tmp_path, capsys
         assert (out / f"{name}.ipynb").exists() and (out / f"{name}.html").exists()
     index = (out / "index.html").read_text()
     assert "00_first.html" in index and "torch" in index
-    assert json.loads((out / "run_times.json").read_text()).keys() == times.keys()
+    breakdown = json.loads((out / "run_times.json").read_text())
+    assert breakdown.keys() == times.keys()
+    first = breakdown["00_first.ipynb"]
+    assert first["total_s"] == pytest.approx(times["00_first.ipynb"], abs=0.01)
+    assert 0.3 <= first["training_s"] < first["total_s"] and first["kernel_startup_s"] > 0
+    assert breakdown["01_second.ipynb"]["training_s"] == 0.0
+    assert "kernel startup (s)" in index and "training (s)" in index
 
     # a failing run names notebook and cell, exits 1, and leaves the previous report as it was
     before = {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()}

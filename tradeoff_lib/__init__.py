@@ -18,7 +18,9 @@ from .modes import eval_mode
 from .notebook import check_parameters, environment_info, report_dir, show_source
 from .plotting import (plot_budget_sweep, plot_history, plot_image_grid, plot_latency_histogram, plot_lines,
                        plot_steps, plot_tradeoff, plot_tradeoff_panels, save_figure)
+from .multiseed import StackedCNN, train_seeds
 from .recipe import Recipe, train_recipe
+from .threads import get_training_threads, set_training_threads, training_threads
 from .tradeoff import (Ledger, Result, budget_sweep, fastest_within, measure, pareto_front, ratio, results_table,
                        save_headline, select, step_table)
 from .training import (History, classification_step, course_baseline, evaluate, fit, load_checkpoint, predict,
@@ -39,4 +41,5 @@ __all__ = [
     "report_dir", "Result", "results_table", "save_checkpoint", "save_figure", "save_headline", "seed_everything",
     "select", "show_source", "size_bytes", "SmallCNN", "Splits", "step_table", "stratified_subset", "throughput",
     "train_classifier", "train_loader", "train_model", "train_recipe",
+    "StackedCNN", "train_seeds", "get_training_threads", "set_training_threads", "training_threads",
 ]

@@ -36,8 +36,21 @@ from torch import nn
 
 from ._checks import check_choice, check_float, check_int, check_type
 from .modes import eval_mode
+from .timing import timed
 
 MODES = ("hard", "soft")
+
+REPEATS = {"decision": 300, "explore": 60}
+"""Default timed calls per purpose. ``"decision"``: the percentiles decide something (a budget
+verdict, a choice among finalists), so the p99 must rest on a few samples above it (300 calls: 3
+above the p99) and should come with a bootstrap interval. ``"explore"``: a plot or a rough
+comparison where only the median matters; 60 calls give a steady p50 in a fifth of the time."""
+
+
+def default_repeats(purpose: str = "decision") -> int:
+    """The number of timed calls that fits ``purpose`` (``"decision"`` or ``"explore"``), see ``REPEATS``."""
+    check_choice("purpose", purpose, tuple(REPEATS))
+    return REPEATS[purpose]
 
 
 @contextmanager
@@ -131,20 +144,29 @@ def _batch_size(example_input) -> int:
     return int(first.shape[0]) if first.ndim else 1
 
 
-def measure_latency(model: nn.Module | Callable, example_input, *, repeats: int = 200, warmup: int = 20,
-                    threads: int | None = None) -> LatencyStats:
+def measure_latency(model: nn.Module | Callable, example_input, *, repeats: int | None = None, warmup: int = 20,
+                    threads: int | None = None, purpose: str = "decision") -> LatencyStats:
     """Time ``repeats`` calls of ``model(example_input)`` after ``warmup`` untimed calls.
 
     Args:
         model: an ``nn.Module`` (its train/eval flag is restored afterwards) or any callable.
         example_input: a tensor (its first dimension is the batch size) or a tuple of tensors.
         repeats: timed calls (>= 1); more calls give steadier tail percentiles.
+            ``None``: ``default_repeats(purpose)``.
         warmup: untimed calls before timing (>= 0).
         threads: intra-op threads for the measurement (``None``: the current setting).
+        purpose: ``"decision"`` (percentiles decide something) or ``"explore"`` (fewer calls), see ``REPEATS``.
 
     Returns:
-        ``LatencyStats`` with every sample in ms.
+        ``LatencyStats`` with every sample in ms. The time spent counts as ``"latency"`` in
+        ``tradeoff_lib.timing``.
     """
+    repeats = default_repeats(purpose) if repeats is None else repeats
+    with timed("latency"):
+        return _measure_latency(model, example_input, repeats=repeats, warmup=warmup, threads=threads)
+
+
+def _measure_latency(model, example_input, *, repeats: int, warmup: int, threads: int | None) -> LatencyStats:
     if not callable(model):
         raise TypeError(f"model must be an nn.Module or callable, got {type(model).__name__}")
     check_type("example_input", example_input, (torch.Tensor, tuple, list))
@@ -175,8 +197,9 @@ def measure_latency(model: nn.Module | Callable, example_input, *, repeats: int 
                         threads=n_threads, device=str(device), warmup=warmup)
 
 
-def compare_latency(models: dict[str, nn.Module | Callable], example_input, *, repeats: int = 200,
-                    warmup: int = 20, threads: int | None = None, rounds: int = 4) -> dict[str, LatencyStats]:
+def compare_latency(models: dict[str, nn.Module | Callable], example_input, *, repeats: int | None = None,
+                    warmup: int = 20, threads: int | None = None, rounds: int = 4,
+                    purpose: str = "decision") -> dict[str, LatencyStats]:
     """Measure several models side by side, interleaved, so that machine noise hits all alike.
 
     The ``repeats`` timed calls of each model are split into ``rounds`` blocks, and the
@@ -184,9 +207,12 @@ def compare_latency(models: dict[str, nn.Module | Callable], example_input, *, r
     then lands on every model instead of on whichever happened to run at that moment,
     which keeps latency *ratios* honest.
 
+    ``repeats=None`` takes ``default_repeats(purpose)``.
+
     Returns:
         ``{name: LatencyStats}`` with ``repeats`` samples each (in measurement order).
     """
+    repeats = default_repeats(purpose) if repeats is None else repeats
     check_type("models", models, dict)
     if not models:
         raise ValueError("models is empty: nothing to measure")

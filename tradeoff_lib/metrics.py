@@ -175,7 +175,17 @@ def bootstrap_ci(y_true, y_pred, metric: str | Callable = "f1_macro", *, n_boot:
         n_boot: number of resamples (>= 100).
         confidence: interval coverage in (0, 1).
         seed: seed of the resampling.
+
+    The time spent counts as ``"bootstrap"`` in ``tradeoff_lib.timing``.
     """
+    from .timing import timed
+
+    with timed("bootstrap"):
+        return _bootstrap_ci(y_true, y_pred, metric, n_boot=n_boot, confidence=confidence, seed=seed,
+                             num_classes=num_classes)
+
+
+def _bootstrap_ci(y_true, y_pred, metric, *, n_boot, confidence, seed, num_classes) -> ConfidenceInterval:
     check_int("n_boot", n_boot, min_value=100)
     check_float("confidence", confidence, low=0.0, high=1.0, low_inclusive=False, high_inclusive=False)
     check_int("seed", seed, min_value=0)

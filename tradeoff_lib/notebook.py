@@ -112,6 +112,7 @@ _RULES: dict[str, Callable[[str, Any], Any]] = {
     "SEEDS": _list_of(_int(0), unique=True),
     "LR": _POSITIVE,
     "PEAK_LR": _POSITIVE,
+    "BASE_LR": _POSITIVE,
     "LR_GRID": _list_of(_POSITIVE),
     "FT_EPOCHS": _int(1),
     "FT_LR": _POSITIVE,
@@ -167,6 +168,7 @@ _RULES: dict[str, Callable[[str, Any], Any]] = {
     "DATA": _optional(lambda n, v: check_type(n, v, str)),
     "INPUT_SHAPE": _optional(lambda n, v: check_type(n, v, str)),
     "QUICK": lambda n, v: check_type(n, v, bool),
+    "TRAIN_THREADS": lambda n, v: check_int(n, v, min_value=1, max_value=os.cpu_count() or 1),
 }
 
 # Checks that relate two parameters, applied when a notebook passes both: (names, holds, what it means).
@@ -219,6 +221,42 @@ def check_parameters(*, n_train: int | None = None, **params: Any) -> dict[str, 
     except (TypeError, ValueError) as exc:
         raise type(exc)(f"bad notebook parameter: {exc}") from None
     return params
+
+
+TEST_PARAMETERS_KEY = ("tradeoff", "test_parameters")
+"""Where a notebook keeps its smaller test parameters: ``nb.metadata["tradeoff"]["test_parameters"]``."""
+
+
+def notebook_test_parameters(metadata: dict) -> dict[str, Any]:
+    """The test parameters a notebook's metadata declares (``{}`` if none); ``make test`` runs with them."""
+    check_type("metadata", metadata, dict)
+    found = metadata.get(TEST_PARAMETERS_KEY[0], {}).get(TEST_PARAMETERS_KEY[1], {})
+    check_type("test_parameters", found, dict)
+    return dict(found)
+
+
+def apply_test_parameters(source: str, overrides: dict[str, Any]) -> str:
+    """The ``parameters`` cell ``source`` with the assignments of ``overrides`` replaced by their test values.
+
+    Each name must be assigned on a line of its own (``NAME = value  # comment``), as in every
+    parameters cell of the series; the comment is kept. The values are written with ``repr``.
+    A name the cell does not assign raises ``ValueError`` (a typo would silently test nothing).
+    """
+    import re
+
+    check_type("source", source, str)
+    check_type("overrides", overrides, dict)
+    lines = source.splitlines()
+    for name, value in overrides.items():
+        check_type("overrides key", name, str)
+        pattern = re.compile(rf"^{re.escape(name)}\s*=\s*(.*?)(\s+#.*)?$")
+        hits = [i for i, line in enumerate(lines) if pattern.match(line)]
+        if len(hits) != 1:
+            raise ValueError(f"test parameter {name!r} must be assigned once in the parameters cell, "
+                             f"found {len(hits)} assignments")
+        comment = pattern.match(lines[hits[0]]).group(2) or ""
+        lines[hits[0]] = f"{name} = {value!r}{comment}"
+    return "\n".join(lines)
 
 
 def show_source(obj: Callable | type) -> Any:

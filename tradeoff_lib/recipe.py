@@ -24,7 +24,7 @@ from torch.utils.data import DataLoader
 from ._checks import check_choice, check_float, check_int, check_type
 from .data import Splits, train_loader
 from .models import make_cnn
-from .training import History, train_model
+from .training import History, data_fingerprint, state_fingerprint, train_model
 
 SCHEDULES = ("constant", "one-cycle", "warmup-cosine")
 
@@ -85,12 +85,16 @@ def _scheduler(recipe: Recipe, steps_per_epoch: int):
 
 
 def train_recipe(recipe: Recipe, splits: Splits, *, teacher: nn.Module | None = None, seed: int = 0,
-                 progress: bool = False) -> tuple[nn.Module, History]:
+                 progress: bool = False, cache_dir=None, name: str | None = None) -> tuple[nn.Module, History]:
     """Seed, build ``SmallCNN(recipe.width)`` and train it as ``recipe`` says.
 
     Args:
         teacher: a separately trained model; required when ``recipe.temperature`` is set.
         seed: seeds the initial weights, the batch order and the augmentation.
+        cache_dir: the report folder: the trained model is stored there under a key of everything
+            that determines it (the recipe, the data, the seed, the teacher's weights, torch version and
+            training threads) and reused by any later call with the same key — from any notebook.
+        name: file label in the cache (default ``"recipe"``).
 
     Returns:
         ``(model, history)``; the model is in eval mode (best validation epoch with early stopping).
@@ -102,6 +106,7 @@ def train_recipe(recipe: Recipe, splits: Splits, *, teacher: nn.Module | None = 
     if (recipe.temperature is None) != (teacher is None):
         raise ValueError("teacher and recipe.temperature go together: distillation needs both, "
                          f"got temperature={recipe.temperature!r} and teacher={type(teacher).__name__}")
+    check_int("seed", seed, min_value=0)
     step, check = None, None
     if teacher is not None:
         check = lambda model: distillation.check_student_teacher(model, teacher, splits.example_input(2))  # noqa: E731
@@ -110,7 +115,10 @@ def train_recipe(recipe: Recipe, splits: Splits, *, teacher: nn.Module | None = 
     loader = train_loader(data, recipe.batch_size, seed=seed)
     callbacks = [] if recipe.early_stopping is None else [
         early_stopping.EarlyStopping(monitor="val_accuracy", mode="max", patience=recipe.early_stopping)]
+    parts = {"recipe": dataclasses.asdict(recipe), "data": data_fingerprint(splits), "seed": seed,
+             "teacher": None if teacher is None else [repr(teacher), state_fingerprint(teacher)]}
     return train_model(lambda: make_cnn(recipe.width, splits.info), loader, DataLoader(splits.val, batch_size=500),
-                       seed=seed, check_model=check, epochs=recipe.epochs, lr=recipe.lr,
+                       seed=seed, check_model=check, cache_dir=cache_dir, cache_name=name or "recipe",
+                       cache_parts=parts, epochs=recipe.epochs, lr=recipe.lr,
                        scheduler=_scheduler(recipe, len(loader)), scheduler_interval="step", step_fn=step,
                        callbacks=callbacks, progress=progress, desc=recipe.describe())

@@ -26,6 +26,8 @@ from typing import Any, Sequence
 
 from .io import atomic_write_bytes
 from .notebook import REPO_ROOT, check_parameters, environment_info
+from .timing import ENV as TIMING_ENV
+from .timing import KINDS as TIMING_KINDS
 
 NOTEBOOK_DIR = REPO_ROOT / "notebooks"
 DEFAULT_OUT = REPO_ROOT / "reports"
@@ -83,6 +85,25 @@ def run_notebook(path: Path, out_dir: Path, parameters: dict[str, Any], *, timeo
     return time.perf_counter() - start
 
 
+def time_breakdown(ipynb: Path, wall_s: float, timing_file: Path | None = None) -> dict[str, float]:
+    """Where a notebook run's ``wall_s`` seconds went, from the executed notebook and the package's timers.
+
+    ``kernel_startup_s`` is the wall time outside the cells (starting the kernel, papermill's own
+    work); the cells' time is split into the totals of ``tradeoff_lib.timing`` (training, evaluation,
+    latency, bootstrap, export) that the notebook wrote to ``timing_file``, and ``other_s``: the
+    rest (imports, plots, pure-Python work).
+    """
+    import nbformat
+
+    nb = nbformat.read(str(ipynb), as_version=4)
+    cells_s = sum(float(c.metadata.get("papermill", {}).get("duration") or 0.0) for c in nb.cells)
+    tracked = json.loads(Path(timing_file).read_text()) if timing_file and Path(timing_file).exists() else {}
+    out = {"total_s": wall_s, "kernel_startup_s": max(0.0, wall_s - cells_s)}
+    out.update({f"{kind}_s": float(tracked.get(kind, 0.0)) for kind in TIMING_KINDS})
+    out["other_s"] = max(0.0, cells_s - sum(float(v) for v in tracked.values()))
+    return {k: round(v, 2) for k, v in out.items()}
+
+
 def export_html(ipynb: Path) -> Path:
     """Write ``<name>.html`` beside an executed notebook."""
     import nbformat
@@ -121,16 +142,33 @@ def _headline_html(out_dir: Path) -> str:
             f"{chosen['accuracy_change_pts']:+.1f} test accuracy points vs. the baseline.</p>")
 
 
-def write_index(out_dir: Path, run_times: dict[str, float]) -> Path:
-    """``index.html``: headline, links to every executed notebook, run times, plots, the ledger, the environment."""
+def _as_breakdown(value: float | dict[str, float]) -> dict[str, float]:
+    """A ``run_times.json`` entry as a breakdown (older reports stored only the total)."""
+    return dict(value) if isinstance(value, dict) else {"total_s": float(value)}
+
+
+BREAKDOWN_COLUMNS = ("kernel_startup_s", *(f"{k}_s" for k in TIMING_KINDS), "other_s")
+
+
+def write_index(out_dir: Path, run_times: dict[str, float | dict[str, float]]) -> Path:
+    """``index.html``: headline, links to every executed notebook, run times with their breakdown, plots, the ledger,
+    the environment. ``run_times`` maps a notebook to its total seconds or to a ``time_breakdown``."""
     from .tradeoff import Ledger, results_table
 
     env = environment_info()
     notebooks = sorted(out_dir.glob("[0-9][0-9]_*.ipynb"))
+    times = {name: _as_breakdown(v) for name, v in run_times.items()}
+
+    def cells(nb: Path) -> str:
+        t = times.get(nb.name, {})
+        return "".join(f"<td>{t[c]:.1f}</td>" if c in t else "<td></td>" for c in ("total_s", *BREAKDOWN_COLUMNS))
+
     items = "".join(
         f"<tr><td><a href='{nb.stem}.html'>{html.escape(nb.stem)}</a></td><td><a href='{nb.name}'>ipynb</a></td>"
-        f"<td>{run_times.get(nb.name, float('nan')):.1f} s</td></tr>" for nb in notebooks)
-    total = sum(run_times.get(nb.name, 0.0) for nb in notebooks)
+        f"{cells(nb)}</tr>" for nb in notebooks)
+    sums = [sum(times.get(nb.name, {}).get(c, 0.0) for nb in notebooks) for c in ("total_s", *BREAKDOWN_COLUMNS)]
+    total = sums[0]
+    heads = "".join(f"<th>{c[:-2].replace('_', ' ')} (s)</th>" for c in BREAKDOWN_COLUMNS)
     plots = sorted((out_dir / "plots").glob("*.png"), key=lambda p: (not p.name.startswith("10_"), p.name))
     figures = "".join(f"<figure><a href='plots/{p.name}'><img src='plots/{p.name}' alt='{p.stem}'></a>"
                       f"<figcaption>{html.escape(p.stem)}</figcaption></figure>" for p in plots)
@@ -145,13 +183,16 @@ figcaption{{font-size:12px;color:#555}}</style></head><body>
 <p>Generated {time.strftime('%Y-%m-%d %H:%M:%S')} by <code>python -m tradeoff_lib.report</code>.
 Every number was measured during this run; latencies are per call at batch 1.</p>
 {_headline_html(out_dir)}
-<h2>Notebooks</h2><table><tr><th>notebook</th><th>source</th><th>run time</th></tr>{items}
-<tr><th>total</th><td></td><th>{total:.1f} s</th></tr></table>
+<h2>Notebooks</h2><p>Run time per notebook and where it went: kernel start-up, then the package's timers
+(training, evaluation, latency measurement, bootstrap, export); "other" is the rest of the cells.</p>
+<table><tr><th>notebook</th><th>source</th><th>run time (s)</th>{heads}</tr>{items}
+<tr><th>total</th><td></td>{"".join(f"<th>{v:.1f}</th>" for v in sums)}</tr></table>
+<p>Total: {total:.1f} s.</p>
 <h2>Plots</h2>{figures or '<p>No plots.</p>'}
 <h2>Ledger ({len(ledger)} results)</h2>{_table(table)}
 <h2>Environment</h2>{_table([env])}
 </body></html>"""
-    atomic_write_bytes(out_dir / "run_times.json", json.dumps(run_times, indent=2).encode())
+    atomic_write_bytes(out_dir / "run_times.json", json.dumps(times, indent=2).encode())
     return atomic_write_bytes(out_dir / "index.html", page.encode())
 
 
@@ -166,7 +207,10 @@ def _swap_in(staging: Path, out: Path) -> None:
 
 def run_series(out: Path = DEFAULT_OUT, *, only: Sequence[str] | None = None, parameters: dict[str, Any] | None = None,
                html_export: bool = True, notebooks_dir: Path = NOTEBOOK_DIR, timeout_s: int = 900) -> dict[str, float]:
-    """Run the series (or ``only`` some notebooks) into ``out``; returns run times per notebook."""
+    """Run the series (or ``only`` some notebooks) into ``out``; returns run times per notebook.
+
+    ``run_times.json`` in ``out`` keeps each notebook's ``time_breakdown`` (the index shows it).
+    """
     parameters = dict(parameters or {})
     check_parameters(**parameters)
     notebooks = select_notebooks(list_notebooks(notebooks_dir), only)
@@ -181,27 +225,40 @@ def run_series(out: Path = DEFAULT_OUT, *, only: Sequence[str] | None = None, pa
     out = Path(out).resolve()
     staging = out.with_name(f".{out.name}.staging-{os.getpid()}")
     shutil.rmtree(staging, ignore_errors=True)
-    run_times: dict[str, float] = {}
+    run_times: dict[str, dict[str, float]] = {}
     if only and out.exists():  # a partial run keeps the rest of the previous report
         shutil.copytree(out, staging)
         previous = out / "run_times.json"
-        run_times = json.loads(previous.read_text()) if previous.exists() else {}
+        run_times = {k: _as_breakdown(v) for k, v in json.loads(previous.read_text()).items()} \
+            if previous.exists() else {}
     staging.mkdir(parents=True, exist_ok=True)
+    timing_dir = staging / ".timing"
+    env_before = os.environ.get(TIMING_ENV)
     try:
         for i, nb in enumerate(notebooks, 1):
             print(f"[{i}/{len(notebooks)}] {nb.name} ...", flush=True)
-            run_times[nb.name] = run_notebook(nb, staging, parameters, timeout_s=timeout_s)
+            timing_file = timing_dir / f"{nb.stem}.json"
+            timing_file.unlink(missing_ok=True)
+            os.environ[TIMING_ENV] = str(timing_file)  # the kernel inherits it; the package's timers write there
+            wall = run_notebook(nb, staging, parameters, timeout_s=timeout_s)
+            run_times[nb.name] = time_breakdown(staging / nb.name, wall, timing_file)
             if html_export:
                 export_html(staging / nb.name)
-            print(f"[{i}/{len(notebooks)}] {nb.name} done in {run_times[nb.name]:.1f} s", flush=True)
+            print(f"[{i}/{len(notebooks)}] {nb.name} done in {wall:.1f} s", flush=True)
         write_index(staging, run_times)
     except BaseException:
         failed = out.with_name(f".{out.name}.failed")
         shutil.rmtree(failed, ignore_errors=True)
         os.replace(staging, failed)
         raise
+    finally:
+        if env_before is None:
+            os.environ.pop(TIMING_ENV, None)
+        else:
+            os.environ[TIMING_ENV] = env_before
+    shutil.rmtree(timing_dir, ignore_errors=True)
     _swap_in(staging, out)
-    return run_times
+    return {name: t["total_s"] for name, t in run_times.items()}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

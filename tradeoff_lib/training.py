@@ -27,6 +27,8 @@ from torch.utils.data import DataLoader
 from ._checks import check_choice, check_float, check_int, check_module, check_type
 from .io import atomic_write_bytes, atomic_write_json
 from .modes import eval_mode
+from .threads import get_training_threads, training_threads
+from .timing import timed
 
 OPTIMIZERS = ("adam", "adamw", "sgd")
 
@@ -147,7 +149,18 @@ def fit(model: nn.Module, train_loader: DataLoader, val_loader: DataLoader | Non
             ``on_train_end(model, history)``.
         progress: show a tqdm progress bar over epochs.
         desc: label of the progress bar.
+
+    Runs with the package's training thread count (``tradeoff_lib.threads``) and adds its
+    wall time to the ``"training"`` total of ``tradeoff_lib.timing``.
     """
+    with training_threads(), timed("training"):
+        return _fit(model, train_loader, val_loader, epochs=epochs, lr=lr, optimizer=optimizer,
+                    weight_decay=weight_decay, scheduler=scheduler, scheduler_interval=scheduler_interval,
+                    step_fn=step_fn, evaluate_fn=evaluate_fn, callbacks=callbacks, progress=progress, desc=desc)
+
+
+def _fit(model, train_loader, val_loader, *, epochs, lr, optimizer, weight_decay, scheduler, scheduler_interval,
+         step_fn, evaluate_fn, callbacks, progress, desc) -> History:
     check_module("model", model)
     check_type("train_loader", train_loader, Iterable)
     check_int("epochs", epochs, min_value=1)
@@ -210,10 +223,11 @@ def predict(model: nn.Module, loader: DataLoader) -> tuple[np.ndarray, np.ndarra
     """Labels and predicted classes over a loader: ``(y_true, y_pred)`` as NumPy arrays.
 
     The model's train/eval mode is restored afterwards (measuring never mutates).
+    Runs with the training thread count (``tradeoff_lib.threads``).
     """
     check_module("model", model)
     device, ys, preds = _device_of(model), [], []
-    with eval_mode(model):
+    with training_threads(), timed("evaluation"), eval_mode(model):
         for X, y in loader:
             ys.append(y.cpu())
             preds.append(model(X.to(device)).argmax(1).cpu())
@@ -222,10 +236,13 @@ def predict(model: nn.Module, loader: DataLoader) -> tuple[np.ndarray, np.ndarra
 
 @torch.inference_mode()
 def evaluate(model: nn.Module, loader: DataLoader) -> dict[str, float]:
-    """Mean cross-entropy and accuracy of ``model`` on ``loader``: ``{"loss", "accuracy"}``."""
+    """Mean cross-entropy and accuracy of ``model`` on ``loader``: ``{"loss", "accuracy"}``.
+
+    Runs with the training thread count (``tradeoff_lib.threads``).
+    """
     check_module("model", model)
     device, loss_sum, correct, n = _device_of(model), 0.0, 0, 0
-    with eval_mode(model):
+    with training_threads(), timed("evaluation"), eval_mode(model):
         for X, y in loader:
             X, y = X.to(device), y.to(device)
             logits = model(X)
@@ -257,8 +274,9 @@ def load_checkpoint(model: nn.Module, path: str | Path) -> nn.Module:
 
 def train_model(build: Callable[[], nn.Module], train_loader: DataLoader, val_loader: DataLoader | None = None, *,
                 seed: int = 0, check_model: Callable[[nn.Module], None] | None = None,
+                cache_dir: str | Path | None = None, cache_name: str = "model", cache_parts: dict | None = None,
                 **fit_kwargs) -> tuple[nn.Module, History]:
-    """The one training core behind every ``train_*`` helper: seed, build, (check), ``fit``.
+    """The one training core behind every ``train_*`` helper: seed, build, (check), ``fit``, (cache).
 
     ``train_classifier``, ``augmentation.train_augmented``, ``distillation.train_student``,
     ``multitask.train_multitask`` and ``train_recipe`` differ only in the loaders and the
@@ -268,6 +286,9 @@ def train_model(build: Callable[[], nn.Module], train_loader: DataLoader, val_lo
     Args:
         build: ``() -> model``, called right after ``seed_everything(seed)``.
         check_model: called with the new model before training (e.g. a student/teacher check).
+        cache_dir, cache_name, cache_parts: with a ``cache_dir`` and the ``cache_parts`` that
+            determine the result (data, recipe, seed...; the model's ``repr`` and config are added),
+            the weights are trained once and then read back (``cached_training``).
         **fit_kwargs: passed to ``fit`` (``epochs``, ``lr``, ``step_fn``, ``progress``, ``desc``...).
 
     Returns:
@@ -278,7 +299,71 @@ def train_model(build: Callable[[], nn.Module], train_loader: DataLoader, val_lo
     model = check_module("build()", build())
     if check_model is not None:
         check_model(model)
-    history = fit(model, train_loader, val_loader, **fit_kwargs)
+    parts = None if cache_dir is None or cache_parts is None else {
+        **cache_parts, "model": repr(model), "config": getattr(model, "config", None)}
+    return cached_training(None if parts is None else cache_dir, cache_name, parts or {}, lambda: model,
+                           lambda m: fit(m, train_loader, val_loader, **fit_kwargs))
+
+
+def data_fingerprint(splits) -> list:
+    """What identifies a data split in a cache key: name, sizes and a content hash of the training images."""
+    return [splits.info.name, len(splits.train), len(splits.val), len(splits.test),
+            # a content hash: a float sum depends on the thread count
+            hashlib.sha256(splits.train.images.contiguous().numpy().tobytes()).hexdigest()]
+
+
+def state_fingerprint(model: nn.Module) -> str:
+    """A content hash of a model's weights and buffers (for keys of models derived from another one)."""
+    check_module("model", model)
+    h = hashlib.sha256()
+    for name, t in sorted(model.state_dict().items()):
+        h.update(name.encode())
+        h.update(t.detach().cpu().contiguous().numpy().tobytes() if t.dtype != torch.bfloat16 else
+                 t.detach().float().cpu().numpy().tobytes())
+    return h.hexdigest()
+
+
+def cache_key(parts: dict[str, Any]) -> str:
+    """A short hash of ``parts`` (JSON; non-JSON values by ``str``) plus the torch version and training threads."""
+    check_type("parts", parts, dict)
+    src = json.dumps({**parts, "torch": torch.__version__, "training_threads": get_training_threads()},
+                     sort_keys=True, default=str)
+    return hashlib.sha256(src.encode()).hexdigest()[:16]
+
+
+def cached_training(cache_dir: str | Path | None, name: str, key: dict[str, Any], build: Callable[[], nn.Module],
+                    train: Callable[[nn.Module], History]) -> tuple[nn.Module, History]:
+    """Train once per machine: load ``name``'s weights for ``key`` from ``cache_dir`` if present, else train and save.
+
+    Args:
+        cache_dir: the report folder (weights go to ``checkpoints/``); ``None`` trains without caching.
+        name: a label for the files (``<name>-<key hash>.pt`` and ``.json``).
+        key: *everything* that determines the trained weights (recipe, data, seed, the weights of a
+            source model via ``state_fingerprint``...); the torch version and training threads are added.
+        build: makes the untrained model (called in both cases: the cached weights are loaded into it).
+        train: trains the model in place and returns its ``History``.
+
+    Returns:
+        ``(model, history)``, the model in eval mode.
+    """
+    check_type("name", name, str)
+    model = build()
+    check_module("build()", model)
+    if cache_dir is None:
+        history = train(model)
+        model.eval()
+        return model, history
+    folder, digest = Path(cache_dir) / "checkpoints", cache_key(key)
+    weights, meta = folder / f"{name}-{digest}.pt", folder / f"{name}-{digest}.json"
+    if weights.exists() and meta.exists():
+        load_checkpoint(model, weights)
+        model.eval()
+        return model, History.from_dict(json.loads(meta.read_text()))
+    history = train(model)
+    check_type("train(model)", history, History)
+    model.eval()
+    save_checkpoint(model, weights)
+    atomic_write_json(meta, history.to_dict(), indent=None)
     return model, history
 
 
@@ -289,9 +374,10 @@ def train_classifier(build: Callable[[], nn.Module], splits, *, epochs: int = 5,
 
     With ``cache_dir``, the trained weights and history are stored under a key made of
     everything that determines the result (model definition, data split, epochs, seed,
-    lr, batch size and torch version), so notebooks that need the same model (the
-    baseline, a teacher) train it once per machine. Custom ``step_fn``/``callbacks``
-    turn the cache off, because they cannot be hashed reliably.
+    lr, batch size, torch version and training threads), so notebooks that need the same
+    model (the baseline, a teacher) train it once per machine. Custom
+    ``step_fn``/``callbacks``/``scheduler``/``optimizer``/``evaluate_fn`` turn the cache off,
+    because they cannot be hashed reliably (``cached_training`` takes an explicit key for those).
 
     Returns:
         ``(model, history)`` with the model in eval mode.
@@ -301,30 +387,12 @@ def train_classifier(build: Callable[[], nn.Module], splits, *, epochs: int = 5,
     check_int("batch_size", batch_size, min_value=1)
     uncacheable = {"step_fn", "callbacks", "scheduler", "optimizer", "evaluate_fn"}
     cacheable = cache_dir is not None and not (uncacheable & set(fit_kwargs))
-    seed_everything(seed)
-    model = check_module("build()", build())
-    if cacheable:
-        key_src = json.dumps({"model": repr(model), "config": getattr(model, "config", None),
-                              "data": [splits.info.name, len(splits.train), len(splits.val), len(splits.test),
-                                       # a content hash: a float sum depends on the thread count
-                                       hashlib.sha256(splits.train.images.contiguous().numpy().tobytes()).hexdigest()],
-                              "epochs": epochs, "seed": seed, "lr": lr, "batch_size": batch_size,
-                              "fit": {k: repr(v) for k, v in sorted(fit_kwargs.items())},
-                              "torch": torch.__version__}, sort_keys=True, default=str)
-        key = hashlib.sha256(key_src.encode()).hexdigest()[:16]
-        folder = Path(cache_dir) / "checkpoints"
-        weights, meta = folder / f"{name or 'model'}-{key}.pt", folder / f"{name or 'model'}-{key}.json"
-        if weights.exists() and meta.exists():
-            load_checkpoint(model, weights)
-            model.eval()
-            return model, History.from_dict(json.loads(meta.read_text()))
     train_dl, val_dl, _ = make_loaders(splits, batch_size, seed=seed)
-    model, history = train_model(build, train_dl, val_dl, seed=seed, epochs=epochs, lr=lr, progress=progress,
-                                 desc=name, **fit_kwargs)
-    if cacheable:
-        save_checkpoint(model, weights)
-        atomic_write_json(meta, history.to_dict(), indent=None)
-    return model, history
+    parts = {"data": data_fingerprint(splits), "epochs": epochs, "seed": seed, "lr": lr, "batch_size": batch_size,
+             "fit": {k: repr(v) for k, v in sorted(fit_kwargs.items())}}
+    return train_model(build, train_dl, val_dl, seed=seed, cache_dir=cache_dir if cacheable else None,
+                       cache_name=name or "model", cache_parts=parts, epochs=epochs, lr=lr, progress=progress,
+                       desc=name, **fit_kwargs)
 
 
 def course_baseline(splits, *, epochs: int = 4, seed: int = 0, cache_dir: str | Path | None = None,

@@ -171,3 +171,17 @@ def test_plot_schedules(tmp_path):
     assert (tmp_path / "s.png").stat().st_size > 0
     assert len(fig.axes[0].lines) == 7
     assert fig.axes[0].get_xlabel() == "epoch"
+
+
+def test_one_cycle_cycles_adams_beta1_unless_told_not_to():
+    T = 40
+    cycled = S.beta1_curve(S.one_cycle(T), T)
+    assert np.isclose(cycled[0], 0.95) and np.isclose(cycled.min(), 0.85) and cycled[-1] > 0.94
+    assert np.argmin(cycled) == np.argmax(S.lr_curve(S.one_cycle(T), T))   # lowest beta1 at the peak rate
+    assert np.allclose(S.beta1_curve(S.one_cycle(T, cycle_momentum=False), T), 0.9)
+    assert np.allclose(S.beta1_curve(S.standard_schedules(T, cycle_momentum=False)["one-cycle"], T), 0.9)
+    assert np.allclose(S.beta1_curve(S.cosine_decay(T), T), 0.9)
+    with pytest.raises(TypeError, match="cycle_momentum"):
+        S.one_cycle(T, cycle_momentum=1)
+    with pytest.raises(TypeError, match="schedule"):
+        S.beta1_curve(3, T)

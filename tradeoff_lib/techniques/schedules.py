@@ -38,7 +38,7 @@ from torch.optim import lr_scheduler as lrs
 from .._checks import check_float, check_int, check_type
 
 __all__ = ["Schedule", "constant", "step_decay", "exponential_decay", "cosine_decay", "warmup_cosine",
-           "one_cycle", "polynomial_decay", "polynomial_factor", "standard_schedules", "lr_curve",
+           "one_cycle", "polynomial_decay", "polynomial_factor", "standard_schedules", "lr_curve", "beta1_curve",
            "epochs_to_reach", "plot_schedules"]
 
 
@@ -107,13 +107,18 @@ def warmup_cosine(total_steps: int, warmup_steps: int, start_factor: float = 0.1
 
 
 def one_cycle(total_steps: int, max_lr: float | None = None, pct_start: float = 0.3,
-              div_factor: float = 25.0, final_div_factor: float = 1e4) -> Schedule:
+              div_factor: float = 25.0, final_div_factor: float = 1e4, cycle_momentum: bool = True) -> Schedule:
     """Smith's one-cycle policy (``OneCycleLR``): warm up to ``max_lr``, then anneal far below the start.
 
     ``max_lr=None`` takes the optimizer's learning rate as the peak. Note that ``OneCycleLR``
     *overwrites* the optimizer's learning rate: it starts at ``max_lr / div_factor``.
     It must be stepped once per batch or epoch, exactly ``total_steps`` times.
+
+    ``cycle_momentum=True`` (torch's default) also cycles the momentum, inversely to the rate:
+    with Adam that is ``β1``, moved from 0.95 down to 0.85 at the peak rate and back to 0.95
+    (see ``beta1_curve``). ``False`` leaves ``β1`` alone, so the schedule changes only the rate.
     """
+    check_type("cycle_momentum", cycle_momentum, bool)
     check_int("total_steps", total_steps, min_value=2)
     if max_lr is not None:
         check_float("max_lr", max_lr, low=0.0, low_inclusive=False)
@@ -122,7 +127,8 @@ def one_cycle(total_steps: int, max_lr: float | None = None, pct_start: float = 
     check_float("final_div_factor", final_div_factor, low=1.0)
     return Schedule(f"one-cycle(T={total_steps})", lambda opt: lrs.OneCycleLR(
         opt, max_lr=max_lr if max_lr is not None else _base_lr(opt), total_steps=total_steps,
-        pct_start=pct_start, div_factor=div_factor, final_div_factor=final_div_factor))
+        pct_start=pct_start, div_factor=div_factor, final_div_factor=final_div_factor,
+        cycle_momentum=cycle_momentum))
 
 
 def polynomial_factor(t: int, total_steps: int, power: float = 1.0) -> float:
@@ -155,13 +161,14 @@ def polynomial_decay(total_steps: int, power: float = 1.0) -> Schedule:
 
 
 def standard_schedules(total_steps: int, *, warmup_steps: int | None = None,
-                       final_factor: float = 0.01, power: float = 1.0) -> dict[str, Schedule]:
+                       final_factor: float = 0.01, power: float = 1.0,
+                       cycle_momentum: bool = True) -> dict[str, Schedule]:
     """The notebook's set of schedules for one run of ``total_steps`` steps, all peaking at ``α₀``.
 
     Step decay multiplies by ``γ = √final_factor`` at 1/3 and 2/3 of the run (two drops reach
     ``final_factor · α₀``); exponential decay also ends at ``final_factor · α₀``; cosine, warm-up +
     cosine, one-cycle and polynomial decay (``β = power``) end near 0; the warm-up lasts
-    ``warmup_steps`` (default 5 % of the run).
+    ``warmup_steps`` (default 5 % of the run). ``cycle_momentum`` is passed to ``one_cycle``.
     """
     check_int("total_steps", total_steps, min_value=3)
     check_float("final_factor", final_factor, low=0.0, high=1.0, low_inclusive=False, high_inclusive=False)
@@ -172,7 +179,7 @@ def standard_schedules(total_steps: int, *, warmup_steps: int | None = None,
         "exponential": exponential_decay(final_factor ** (1.0 / total_steps)),
         "cosine": cosine_decay(total_steps),
         "warmup+cosine": warmup_cosine(total_steps, warmup_steps),
-        "one-cycle": one_cycle(total_steps),
+        "one-cycle": one_cycle(total_steps, cycle_momentum=cycle_momentum),
         "polynomial": polynomial_decay(total_steps, power),
     }
 
@@ -191,6 +198,23 @@ def lr_curve(schedule: Callable, steps: int, lr: float = 1.0) -> np.ndarray:
     out = np.empty(steps)
     for t in range(steps):
         out[t] = opt.param_groups[0]["lr"]
+        if t < steps - 1:
+            opt.step()
+            sched.step()
+    return out
+
+
+def beta1_curve(schedule: Callable, steps: int, beta1: float = 0.9) -> np.ndarray:
+    """Adam's ``β1`` at each of ``steps`` optimizer steps under ``schedule`` (constant unless it cycles momentum)."""
+    if not callable(schedule):
+        raise TypeError(f"schedule must be a callable optimizer -> LRScheduler, got {type(schedule).__name__}")
+    check_int("steps", steps, min_value=1)
+    check_float("beta1", beta1, low=0.0, high=1.0, high_inclusive=False)
+    opt = torch.optim.Adam([torch.nn.Parameter(torch.zeros(1))], lr=1e-3, betas=(beta1, 0.999))
+    sched = schedule(opt)
+    out = np.empty(steps)
+    for t in range(steps):
+        out[t] = opt.param_groups[0]["betas"][0]
         if t < steps - 1:
             opt.step()
             sched.step()
