@@ -229,21 +229,6 @@ def test_validation_metrics(tmp_path):
     assert v["val_f1_low"] <= v["val_f1"] <= v["val_f1_high"]
 
 
-def test_exercise_10_3():
-    rows = [row("fp32 eager", 2.0, meets=False, exact=True), row("onnxruntime", 0.9, exact=True), row("int8", 0.5)]
-    summary = {"model": "torchvision:mobilenet_v3_small", "candidates": rows,
-               "requirement": {"accuracy_tolerance": 0.01}}
-    assert tl.check_exercise("10.3", chosen="onnxruntime", summary=summary)
-    assert not tl.check_exercise("10.3", chosen="int8", summary=summary)               # lossy without data
-    assert not tl.check_exercise("10.3", chosen="fp32 eager", summary=summary)         # misses the deadline
-    course = {**summary, "model": "tradeoff_lib.models:make_cnn"}
-    assert not tl.check_exercise("10.3", chosen="onnxruntime", summary=course)
-    assert tl.check_exercise("10.3", chosen={"name": "onnxruntime"}, rows=rows)
-
-
-# --- the command -------------------------------------------------------------------------------------------------
-
-
 def test_default_out():
     assert balance.default_out("torchvision:resnet18").name == "torchvision_resnet18"
     assert balance.default_out("/x/my model.pt2").name == "my_model"

@@ -15,8 +15,7 @@ as in scikit-learn, whose results these functions reproduce (see the tests).
 All metrics are computed from confusion matrices, which may carry leading batch
 dimensions; that is what makes the bootstrap fast.
 
-Used in: ``notebooks/00_measuring_realtime_and_accuracy.ipynb``,
-``notebooks/04_learning_rate_decay.ipynb``.
+Used in: ``notebooks/00_measuring_realtime_and_accuracy.ipynb``.
 """
 from __future__ import annotations
 

@@ -19,3 +19,22 @@ def test_ratios_by_hand(capsys):
     assert not tl.check_exercise("10.2", speedup=4.0, size_ratio=0.125, baseline=base, chosen=small)
     assert not tl.check_exercise("10.2", speedup=4.0, size_ratio=8.0, baseline="base", chosen=small)
     assert "size ratio" in capsys.readouterr().out
+
+
+def row(name, p50, *, meets=True, exact=False):
+    return {"name": name, "status": "measured", "p50_ms": p50, "meets_deadline": meets, "exact": exact}
+
+
+def test_exercise_10_3():
+    rows = [row("fp32 eager", 2.0, meets=False, exact=True), row("onnxruntime", 0.9, exact=True), row("int8", 0.5)]
+    summary = {"model": "torchvision:mobilenet_v3_small", "candidates": rows,
+               "requirement": {"accuracy_tolerance": 0.01}}
+    assert tl.check_exercise("10.3", chosen="onnxruntime", summary=summary)
+    assert not tl.check_exercise("10.3", chosen="int8", summary=summary)               # lossy without data
+    assert not tl.check_exercise("10.3", chosen="fp32 eager", summary=summary)         # misses the deadline
+    course = {**summary, "model": "tradeoff_lib.models:make_cnn"}
+    assert not tl.check_exercise("10.3", chosen="onnxruntime", summary=course)
+    assert tl.check_exercise("10.3", chosen={"name": "onnxruntime"}, rows=rows)
+
+
+# --- the command -------------------------------------------------------------------------------------------------
