@@ -22,7 +22,7 @@ def test_validation_scores_match_evaluate(small_splits, trained_cnn):
     assert f1 == pytest.approx(tl.f1_score(y_true, y_pred))
 
 
-def test_climb_keeps_only_steps_that_pay_on_validation(small_splits):
+def test_climb_keeps_only_steps_that_pay_on_validation(small_splits, tmp_path):
     start = tl.Recipe(width=4, epochs=1, lr=1e-3)
     # a useful step (10x learning rate for a 1-epoch run) and a harmful one (the "harmful" augmentation preset)
     rungs = ladder.climb(start, [("higher lr", {"lr": 1e-2}), ("harmful aug", {"augmentation": "harmful"})],
@@ -42,6 +42,10 @@ def test_climb_keeps_only_steps_that_pay_on_validation(small_splits):
     with pytest.raises(TypeError, match="rungs must be Rung"):
         ladder.rung_table(["x"])
     more = ladder.climb(rungs[1], [("early stopping", {"early_stopping": 1})], small_splits, seed=0)
+    again = ladder.climb(start, [("higher lr", {"lr": 1e-2})], small_splits, seed=0, cache_dir=tmp_path)
+    assert len(list((tmp_path / "checkpoints").glob("recipe-*.pt"))) == 2, "every rung is cached"
+    cached = ladder.climb(start, [("higher lr", {"lr": 1e-2})], small_splits, seed=0, cache_dir=tmp_path)
+    assert [r.val_f1 for r in cached] == [r.val_f1 for r in again] == [r.val_f1 for r in rungs[:2]]
     assert more[0] is rungs[1], "a Rung given as the start is not trained again"
     assert more[1].recipe == rungs[1].recipe.replace(early_stopping=1)
 

@@ -70,7 +70,7 @@ def validation_scores(model: nn.Module, splits: Splits) -> tuple[float, float]:
 
 def climb(start: Recipe | Rung, steps: Sequence[tuple[str, dict[str, Any]]], splits: Splits, *,
           teacher: nn.Module | None = None, seed: int = 0, min_gain: float = 0.0, progress: bool = False,
-          start_name: str = "start") -> list[Rung]:
+          start_name: str = "start", cache_dir=None) -> list[Rung]:
     """Train ``start``, then each step's one change on top of the last kept recipe; keep what pays on validation.
 
     Args:
@@ -80,6 +80,8 @@ def climb(start: Recipe | Rung, steps: Sequence[tuple[str, dict[str, Any]]], spl
             (``ValueError`` otherwise, naming the step and the knobs it changed).
         teacher: the trained teacher for a step that sets ``temperature`` (distillation).
         min_gain: a step is kept when its validation macro-F1 beats the best so far by more than this.
+        cache_dir: the report folder; every rung's model is cached there (``train_recipe``), so a rerun
+            or another notebook training the same recipe reads it back instead of training again.
 
     Returns:
         One ``Rung`` per recipe (the start first: a given ``Rung`` as it is, else ``knob="start"``, ``kept=True``).
@@ -99,7 +101,8 @@ def climb(start: Recipe | Rung, steps: Sequence[tuple[str, dict[str, Any]]], spl
 
     def train(recipe: Recipe):
         needs_teacher = recipe.temperature is not None
-        return train_recipe(recipe, splits, teacher=teacher if needs_teacher else None, seed=seed, progress=progress)
+        return train_recipe(recipe, splits, teacher=teacher if needs_teacher else None, seed=seed, progress=progress,
+                            cache_dir=cache_dir)
 
     if isinstance(start, Rung):
         best = start
