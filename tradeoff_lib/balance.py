@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from .notebook import REPO_ROOT, check_parameters
-from .training import atomic_write_bytes
+from .io import atomic_write_bytes
 
 NOTEBOOK = REPO_ROOT / "notebooks" / "balance" / "balance_model.ipynb"
 DEFAULT_ROOT = REPO_ROOT / "reports" / "balance"

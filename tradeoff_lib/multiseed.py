@@ -194,20 +194,26 @@ def train_seeds(build: Callable[[], SmallCNN], splits, seeds: Sequence[int], *, 
     return list(zip(stack.unstack(), histories))
 
 
-def paired_differences(scores: dict[str, Sequence[float]], reference: str, *, z: float = 2.0):
+def paired_differences(scores: dict[str, Sequence[float]], reference: str):
     """Compare every arm with ``reference`` seed by seed: mean, spread and the paired difference.
+
+    The verdict uses the course's one rule for "within noise" (``metrics.paired_summary``): a
+    difference counts only when every seed agrees in sign and the mean is more than two standard
+    errors from 0; ``p_value`` is the exact paired permutation test.
 
     Args:
         scores: ``{arm: [score of seed 0, seed 1, ...]}``, the same seeds in the same order for every arm.
         reference: the arm the others are compared with.
-        z: a difference counts when ``|mean difference| > z x its standard error`` (std / sqrt(n)).
 
     Returns:
         a DataFrame indexed by arm with ``mean``, ``std`` (over seeds), ``diff_mean``/``diff_std`` (of the
-        per-seed differences arm - reference) and ``verdict``: ``"better"``, ``"worse"`` or ``"within noise"``.
+        per-seed differences arm - reference), ``p_value`` and ``verdict``: ``"better"``, ``"worse"`` or
+        ``"within noise"``.
     """
     import numpy as np
     import pandas as pd
+
+    from .metrics import paired_summary
 
     check_type("scores", scores, dict)
     if reference not in scores:
@@ -219,10 +225,9 @@ def paired_differences(scores: dict[str, Sequence[float]], reference: str, *, z:
                          f"{ {arm: len(a) for arm, a in arrays.items()} }")
     rows = {}
     for arm, a in arrays.items():
-        d = a - arrays[reference]
-        se = d.std(ddof=1) / np.sqrt(n)
+        s = paired_summary(arrays[reference], a, scale=1.0)
         verdict = "reference" if arm == reference else (
-            "within noise" if abs(d.mean()) <= z * se else ("better" if d.mean() > 0 else "worse"))
-        rows[arm] = {"mean": a.mean(), "std": a.std(ddof=1), "diff_mean": d.mean(), "diff_std": d.std(ddof=1),
-                     "verdict": verdict}
+            "within noise" if s["within_noise"] else ("better" if s["gain"] > 0 else "worse"))
+        rows[arm] = {"mean": a.mean(), "std": a.std(ddof=1), "diff_mean": s["gain"], "diff_std": s["gain_std"],
+                     "p_value": s["p_value"], "verdict": verdict}
     return pd.DataFrame.from_dict(rows, orient="index")

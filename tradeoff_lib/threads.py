@@ -13,7 +13,8 @@ and ``train_seeds`` run with ``TRAINING_THREADS`` threads (default 1), unless
 Latency measurement is separate: ``measure_latency(..., threads=THREADS)`` keeps its own,
 explicit thread count, because the thread count is part of what a latency means.
 
-Used in: ``notebooks/04_learning_rate_decay.ipynb``, ``notebooks/05_early_stopping.ipynb``.
+Used in: ``notebooks/04_learning_rate_decay.ipynb``, ``notebooks/05_early_stopping.ipynb``,
+``notebooks/08_knowledge_distillation.ipynb``.
 """
 from __future__ import annotations
 

@@ -63,6 +63,6 @@ def reset() -> None:
 def _dump() -> None:
     path = os.environ.get(ENV)
     if path:
-        from .training import atomic_write_bytes
+        from .io import atomic_write_bytes
 
         atomic_write_bytes(Path(path), json.dumps(_totals, indent=1).encode())

@@ -43,15 +43,6 @@ def test_labelled_mask_is_stratified_and_seeded():
         kr.labelled_mask(labels, 0)
 
 
-def test_torch_threads_restores():
-    before = torch.get_num_threads()
-    with kr.torch_threads(1):
-        assert torch.get_num_threads() == 1
-    assert torch.get_num_threads() == before
-    with pytest.raises(ValueError, match="n"), kr.torch_threads(0):
-        pass
-
-
 def test_loss_ignores_unlabelled_rows_in_the_hard_term():
     z_s, z_t = torch.randn(4, 3), torch.randn(4, 3)
     y = torch.tensor([0, -1, 2, -1])

@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import json
 import math
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Callable, Sequence
 
@@ -36,8 +35,13 @@ from torch import nn
 from .._checks import check_float, check_int, check_module, check_tensor, check_type
 from ..metrics import paired_summary as metrics_paired_summary
 from ..parallel import map_in_processes
-from ..training import atomic_write_bytes, fit, seed_everything
+from ..threads import training_threads
+from ..io import atomic_write_bytes
+from ..training import fit, seed_everything
 from .distillation import distillation_step
+
+__all__ = ["TensorBatches", "compare_arms", "distillation_helps", "labelled_mask", "paired_summary", "regimes_table",
+           "run_accuracies", "train_arm", "write_distillation_json"]
 
 
 class TensorBatches:
@@ -84,18 +88,6 @@ def labelled_mask(labels: torch.Tensor, n_labelled: int, *, seed: int = 0) -> to
     mask = torch.zeros(len(labels), dtype=torch.bool)
     mask[torch.as_tensor(idx, dtype=torch.long)] = True
     return mask
-
-
-@contextmanager
-def torch_threads(n: int):
-    """Run a block with ``torch.set_num_threads(n)``, restoring the previous count (tiny models: 1 is fastest)."""
-    check_int("n", n, min_value=1)
-    before = torch.get_num_threads()
-    torch.set_num_threads(n)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
 
 
 @torch.inference_mode()
@@ -198,7 +190,7 @@ def compare_arms(build: Callable[[], nn.Module], splits, logits: torch.Tensor, *
                       for (lr, t, a), v in zip(settings, means))
         return means
 
-    with torch_threads(threads):
+    with training_threads(threads):
         alone_val = tune("alone", [(lr, None, None) for lr in lrs])
         lr_alone = lrs[int(np.argmax(alone_val))]
         grid = [(lr_alone, t, a) for t in temperatures for a in alphas]
