@@ -117,7 +117,8 @@ def test_readme_assets_rewrite_the_generated_blocks(tmp_path):
                      requirement={"budget_ms": 0.5, "mode": "soft", "latency": "latency_p99_ms",
                                   "accuracy_floor": 0.95, "tolerance": 0.01, "threads": 1})
     tl.save_figure(plt.figure(), out / "plots" / "10_all_candidates.png")
-    (out / "run_times.json").write_text(json.dumps({"00_a.ipynb": 30.0, "01_b.ipynb": 90.0}))
+    (out / "run_times.json").write_text(json.dumps({"00_a.ipynb": 30.0, "01_b.ipynb": {"total_s": 90.0,
+                                                                                       "training_s": 60.0}}))
     (out / "bench.json").write_text(json.dumps({"rows": [
         {"technique": "int8 static (CNN)", "speedup_b1": 2.0, "size_ratio": 3.9, "accuracy_change_pts": -0.1,
          "targets": [{"metric": "speedup_b1", "target": "> 1.0", "met": True}]}]}))
@@ -130,7 +131,8 @@ def test_readme_assets_rewrite_the_generated_blocks(tmp_path):
     text = main_readme.read_text()
     assert "old, typed by hand" not in text and content in text and text.endswith("## Next\n")
     lines = readme.headline_table(json.loads((out / "headline.json").read_text())).splitlines()
-    assert lines[2].startswith("| baseline: cnn64") and "6.0x faster, 60x smaller, +0.7 pt" in lines[3]
+    assert lines[2].startswith("| fair baseline: cnn64") and "6.0x faster, 60x smaller, +0.7 pt" in lines[3]
+    assert "validation accuracy ≥ 0.950. Chosen on validation scores, test scores reported once." in text
     assert "| int8 static (CNN) | 2.00x | 3.90x | -0.1 pt | speedup_b1 > 1.0: met |" in text
     assert "The whole series: 2.0 minutes of notebook execution (2 notebooks, 30–90 s each)" in guide.read_text()
     with pytest.raises(ValueError, match="expected one"):
