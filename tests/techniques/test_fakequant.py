@@ -158,8 +158,10 @@ def test_prepare_train_finalize_qat():
     opt.step()
     assert not torch.equal(w0, qat.features[0].parametrizations.weight.original), "float weights train"
     done = fq.finalize_qat(qat)
-    assert done is qat and not parametrize.is_parametrized(qat.features[0])
-    for row in qat.features[4].weight.detach().flatten(1):
+    assert done is not qat and not parametrize.is_parametrized(done.features[0])
+    assert parametrize.is_parametrized(qat.features[0]), "the trained QAT model is not changed"
+    assert tl.applied(done)[-1] == {"technique": "finalize_qat"}
+    for row in done.features[4].weight.detach().flatten(1):
         assert len(torch.unique(row)) <= 3  # ternary: {-s, 0, s}
     with pytest.raises(ValueError, match="prepare_qat first"):
         fq.finalize_qat(model)

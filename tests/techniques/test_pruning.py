@@ -80,11 +80,12 @@ def test_make_permanent_removes_masks_and_keeps_zeros(cnn):
     assert hasattr(pruned.features[0], "weight_orig")
     x = torch.randn(2, 1, 28, 28)
     out = pruned(x)
-    pruning.make_permanent(pruned)
-    assert not hasattr(pruned.features[0], "weight_orig") and not hasattr(pruned.features[0], "weight_mask")
-    assert pruning.sparsity(pruned) == pytest.approx(0.6, abs=1e-4)
-    torch.testing.assert_close(pruned(x), out)
-    assert set(pruned.state_dict()) == set(cnn.state_dict())
+    baked = pruning.make_permanent(pruned)
+    assert hasattr(pruned.features[0], "weight_orig"), "the input keeps its masks"
+    assert not hasattr(baked.features[0], "weight_orig") and not hasattr(baked.features[0], "weight_mask")
+    assert pruning.sparsity(baked) == pytest.approx(0.6, abs=1e-4)
+    torch.testing.assert_close(baked(x), out)
+    assert set(baked.state_dict()) == set(cnn.state_dict())
     perm = pruning.prune_magnitude(cnn, 0.6, permanent=True)
     assert set(perm.state_dict()) == set(cnn.state_dict())
     assert pruning.sparsity(cnn) == 0.0, "the input is never changed"

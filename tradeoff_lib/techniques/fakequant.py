@@ -244,9 +244,12 @@ def prepare_qat(model: nn.Module, bits: int = 4, *, symmetric: bool = True, per_
 
 
 def finalize_qat(model: nn.Module) -> nn.Module:
-    """Remove the ``FakeQuantize`` parametrizations in place, keeping the rounded weights; returns ``model``."""
+    """A copy of a QAT model with its ``FakeQuantize`` parametrizations removed, keeping the rounded weights.
+
+    The trained QAT model itself is not changed (train it further or finalize it again).
+    """
     check_module("model", model)
-    found = False
+    model, found = clone_model(model), False
     for module in model.modules():
         if parametrize.is_parametrized(module, "weight") and any(
                 isinstance(p, FakeQuantize) for p in module.parametrizations["weight"]):
@@ -254,7 +257,7 @@ def finalize_qat(model: nn.Module) -> nn.Module:
             found = True
     if not found:
         raise ValueError("model has no FakeQuantize parametrizations: call prepare_qat first")
-    return model
+    return mark_applied(model, "finalize_qat")
 
 
 def plot_bit_sweep(sweep, *, float_accuracy: float, float_kb: float, path=None):

@@ -113,13 +113,23 @@ def prune_magnitude(model: nn.Module, amount: float, *, scope: str = "global", l
 
 
 def make_permanent(model: nn.Module) -> nn.Module:
-    """Bake pruning masks into the weights (``prune.remove`` on every pruned tensor), in place; returns ``model``."""
+    """A copy of ``model`` with its pruning masks baked into the weights (``prune.remove`` on every pruned tensor)."""
     check_module("model", model)
-    for module in model.modules():
+    masked = [(module, h._tensor_name) for module in model.modules() for h in module._forward_pre_hooks.values()
+              if isinstance(h, prune.BasePruningMethod)]
+    computed = [getattr(module, name) for module, name in masked]
+    try:  # a masked weight computed by a forward pass is not a graph leaf, and deepcopy refuses those
+        for (module, name), value in zip(masked, computed):
+            setattr(module, name, value.detach())
+        out = copy.deepcopy(model)
+    finally:
+        for (module, name), value in zip(masked, computed):
+            setattr(module, name, value)
+    for module in out.modules():
         for name in [h._tensor_name for h in module._forward_pre_hooks.values()
                      if isinstance(h, prune.BasePruningMethod)]:
             prune.remove(module, name)
-    return model
+    return out
 
 
 def layer_sparsity(model: nn.Module, layers: Sequence[str] | None = None) -> dict[str, float]:
