@@ -145,3 +145,12 @@ def test_the_readmes_have_their_generated_blocks():
     for path, name in readme.READMES.items():
         text = path.read_text()
         assert readme.replace_block(text, name, "x").count("x") >= 1
+
+
+def test_keep_failed_moves_the_staging_folder_aside(tmp_path):
+    staging, out = tmp_path / ".reports.staging-1", tmp_path / "reports"
+    staging.mkdir()
+    (staging / "00_a.ipynb").write_text("{}")
+    (tmp_path / ".reports.failed").mkdir()                      # an older failed run is replaced
+    failed = report.keep_failed(staging, out)
+    assert failed == tmp_path / ".reports.failed" and (failed / "00_a.ipynb").exists() and not staging.exists()

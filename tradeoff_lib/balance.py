@@ -122,7 +122,7 @@ data: <a href='summary.json'>summary.json</a>.</p>
 
 def run(params: dict[str, Any], out: Path, *, notebook: Path = NOTEBOOK, timeout_s: int = 1800) -> dict[str, Any]:
     """Execute the notebook into a staging folder next to ``out``, export it, then rename it to ``out``."""
-    from .report import _swap_in, export_html, run_notebook
+    from .report import _swap_in, export_html, keep_failed, run_notebook
 
     out = Path(out).resolve()
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -140,9 +140,7 @@ def run(params: dict[str, Any], out: Path, *, notebook: Path = NOTEBOOK, timeout
         atomic_write_bytes(staging / "summary.json", json.dumps(summary, indent=2).encode())
         write_index(staging, summary)
     except BaseException:
-        failed = out.with_name(f".{out.name}.failed")
-        shutil.rmtree(failed, ignore_errors=True)
-        os.replace(staging, failed)
+        keep_failed(staging, out)
         raise
     _swap_in(staging, out)
     return summary

@@ -196,6 +196,14 @@ Every number was measured during this run; latencies are per call at batch 1.</p
     return atomic_write_bytes(out_dir / "index.html", page.encode())
 
 
+def keep_failed(staging: Path, out: Path) -> Path:
+    """Move a failed run's ``staging`` folder to ``.<out>.failed`` (replacing an older one) for inspection."""
+    failed = out.with_name(f".{out.name}.failed")
+    shutil.rmtree(failed, ignore_errors=True)
+    os.replace(staging, failed)
+    return failed
+
+
 def _swap_in(staging: Path, out: Path) -> None:
     """Replace ``out`` by ``staging`` with two renames (the old report is removed last)."""
     old = out.with_name(f".{out.name}.old-{os.getpid()}")
@@ -247,9 +255,7 @@ def run_series(out: Path = DEFAULT_OUT, *, only: Sequence[str] | None = None, pa
             print(f"[{i}/{len(notebooks)}] {nb.name} done in {wall:.1f} s", flush=True)
         write_index(staging, run_times)
     except BaseException:
-        failed = out.with_name(f".{out.name}.failed")
-        shutil.rmtree(failed, ignore_errors=True)
-        os.replace(staging, failed)
+        keep_failed(staging, out)
         raise
     finally:
         if env_before is None:
