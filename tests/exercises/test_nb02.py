@@ -35,6 +35,12 @@ def test_02_3_smallest_safe_bits(capsys):
                           "accuracy": [0.968, 0.967, 0.962, 0.69, 0.968, 0.97]})
     assert tl.check_exercise("02.3", bits=4, sweep=sweep, baseline_accuracy=0.968)
     assert not tl.check_exercise("02.3", bits=8, sweep=sweep, baseline_accuracy=0.968)
+    edge = [{"bits": 8, "per_channel": True, "accuracy": 0.967}, {"bits": 4, "per_channel": True, "accuracy": 0.967},
+            {"bits": 3, "per_channel": True, "accuracy": 0.962}, {"bits": 2, "per_channel": True, "accuracy": 0.6}]
+    assert 100 * (0.967 - 0.962) > 0.5                                  # 0.5000000000000004: the float edge case
+    assert tl.check_exercise("02.3", bits=3, sweep=edge, baseline_accuracy=0.967)
+    assert tl.check_exercise("02.3", bits=4, sweep=edge, baseline_accuracy=0.967)
+    assert not tl.check_exercise("02.3", bits=8, sweep=edge, baseline_accuracy=0.967)
     assert "not the smallest" in capsys.readouterr().out
     assert not tl.check_exercise("02.3", bits=2, sweep=sweep, baseline_accuracy=0.968)  # per-tensor row ignored
     assert tl.check_exercise("02.3", bits=3, sweep=sweep, baseline_accuracy=0.966)
