@@ -121,7 +121,9 @@ def test_readme_assets_rewrite_the_generated_blocks(tmp_path):
                                                                                        "training_s": 60.0}}))
     (out / "bench.json").write_text(json.dumps({"rows": [
         {"technique": "int8 static (CNN)", "speedup_b1": 2.0, "size_ratio": 3.9, "accuracy_change_pts": -0.1,
-         "targets": [{"metric": "speedup_b1", "target": "> 1.0", "met": True}]}]}))
+         "targets": [{"metric": "speedup_b1", "target": "> 1.0", "met": True}]},
+        {"technique": "int8 auto / onnxruntime int8", "speedup_b1": 1.01, "size_ratio": None,
+         "accuracy_change_pts": None, "targets": []}]}))
     main_readme, guide = tmp_path / "README.md", tmp_path / "guide.md"
     main_readme.write_text(f"# T\n{readme.BEGIN.format(name='results')}\nold, typed by hand\n"
                            f"{readme.END.format(name='results')}\n## Next\n")
@@ -134,6 +136,7 @@ def test_readme_assets_rewrite_the_generated_blocks(tmp_path):
     assert lines[2].startswith("| fair baseline: cnn64") and "6.0x faster, 60x smaller, +0.7 pt" in lines[3]
     assert "validation accuracy ≥ 0.950. Chosen on validation scores, test scores reported once." in text
     assert "| int8 static (CNN) | 2.00x | 3.90x | -0.1 pt | speedup_b1 > 1.0: met |" in text
+    assert "| int8 auto / onnxruntime int8 | 1.01x | — | — | — |" in text
     assert "The whole series: 2.0 minutes of notebook execution (2 notebooks, 30–90 s each)" in guide.read_text()
     with pytest.raises(ValueError, match="expected one"):
         readme.replace_block("no markers", "results", "x")

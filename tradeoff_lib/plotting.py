@@ -84,7 +84,7 @@ def plot_tradeoff(results: Iterable[Result], *, budget_ms: float | None = None, 
             label="Pareto front", zorder=0)
     if budget_ms is not None:
         check_float("budget_ms", budget_ms, low=0.0, low_inclusive=False)
-        ax.axvline(budget_ms, color="red", lw=1.2, label=f"budget {budget_ms:g} ms")
+        ax.axvline(budget_ms, color="red", lw=1.2, label=f"budget {budget_ms:.3g} ms")
     if logx:
         _log_x(ax)
     ax.set_xlabel(_LABELS[x])

@@ -51,7 +51,8 @@ def bench_table(bench: dict[str, Any]) -> str:
         acc = "—" if r.get("accuracy_change_pts") is None else f"{r['accuracy_change_pts']:+.1f} pt"
         targets = ", ".join(f"{t['metric']} {t['target']}: {'met' if t['met'] else 'MISSED'}"
                             for t in r.get("targets", [])) or "—"
-        rows.append(f"| {r['technique']} | {r['speedup_b1']:.2f}x | {r['size_ratio']:.2f}x | {acc} | {targets} |")
+        ratios = ["—" if r.get(k) is None else f"{r[k]:.2f}x" for k in ("speedup_b1", "size_ratio")]
+        rows.append(f"| {r['technique']} | {ratios[0]} | {ratios[1]} | {acc} | {targets} |")
     return "\n".join(rows)
 
 
