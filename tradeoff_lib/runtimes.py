@@ -38,6 +38,7 @@ from ._checks import check_float, check_int, check_module, check_tensor
 from .applied import ATTRIBUTE, mark_applied
 from .cost import clone_model
 from .modes import eval_mode
+from .timing import timed
 
 RUNTIMES = ("eager", "torchscript frozen", "torch.compile", "onnxruntime", "onnxruntime int8", "pt2e int8")
 """Names accepted by ``runtime_variants(include=...)``."""
@@ -180,7 +181,7 @@ def compile_model(model: nn.Module, example_input: torch.Tensor) -> nn.Module:
     x = _check_input(example_input)
     out = CompiledModel(clone_model(model).eval()).eval()
     start = time.perf_counter()
-    with torch.inference_mode():
+    with torch.inference_mode(), timed("export"):
         out(x)
     return mark_applied(out, "runtime", runtime="torch.compile", compile_time_s=time.perf_counter() - start)
 
@@ -205,7 +206,7 @@ def export_onnx(model: nn.Module, example_input: torch.Tensor, path: str | Path)
     path.parent.mkdir(parents=True, exist_ok=True)
     copy = clone_model(model).eval()
     try:
-        with warnings.catch_warnings():
+        with warnings.catch_warnings(), timed("export"):
             warnings.simplefilter("ignore")
             warnings.simplefilter("error", torch.jit.TracerWarning)  # a trace that may be wrong is an error
             torch.onnx.export(copy, (x,), str(path), dynamo=False, input_names=["input"], output_names=["output"],
