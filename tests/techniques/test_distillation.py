@@ -1,8 +1,6 @@
 """Knowledge distillation: the loss against a hand computation and F.kl_div, teacher checks, training."""
 import math
 
-import numpy as np
-import pandas as pd
 import pytest
 import torch
 import torch.nn.functional as F
@@ -163,44 +161,3 @@ def test_train_student_is_paired_and_distillation_moves_towards_teacher(small_sp
         p_t = F.softmax(trained_cnn(X) / 4, 1)
         kl = lambda m: F.kl_div(F.log_softmax(m(X) / 4, 1), p_t, reduction="batchmean")  # noqa: E731
         assert kl(distilled) < kl(alone), "a student trained only on the soft loss is closer to its teacher"
-
-
-def test_sweep_and_summary(small_splits, trained_cnn):
-    logits = kd.teacher_logits(trained_cnn, small_splits.train)
-    runs = kd.distillation_sweep(lambda: tl.make_cnn(4), small_splits, logits, temperatures=(2,), alphas=(0.5,),
-                                 seeds=(0, 1), epochs=1)
-    assert list(runs.method) == ["alone", "distilled"] * 2 and set(runs.seed) == {0, 1}
-    assert runs.accuracy.between(0, 1).all()
-    summary = kd.summarize_sweep(runs)
-    assert list(summary.config) == ["alone", "T=2, alpha=0.5"]
-    r = runs.set_index(["method", "seed"]).accuracy
-    gains = [100 * (r["distilled", s] - r["alone", s]) for s in (0, 1)]
-    assert summary.gain_pts[1] == pytest.approx(np.mean(gains))
-    assert summary.gain_std_pts[1] == pytest.approx(np.std(gains, ddof=1))
-    assert summary.wins[1] == sum(g > 0 for g in gains)
-    with pytest.raises(ValueError, match="at least one value"):
-        kd.distillation_sweep(lambda: tl.make_cnn(4), small_splits, logits, seeds=())
-    with pytest.raises(ValueError, match="alphas"):
-        kd.distillation_sweep(lambda: tl.make_cnn(4), small_splits, logits, alphas=(2.0,))
-    with pytest.raises(ValueError, match="baseline is missing"):
-        kd.summarize_sweep(runs[runs.method == "distilled"])
-    with pytest.raises(ValueError, match="metric must be one of"):
-        kd.summarize_sweep(runs, metric="loss")
-    with pytest.raises(TypeError, match="runs must be DataFrame"):
-        kd.summarize_sweep(runs.to_dict())
-    assert isinstance(summary, pd.DataFrame)
-
-
-def test_summary_p_value_matches_scipy_and_plot(tmp_path):
-    from scipy.stats import ttest_rel
-
-    rows = [{"method": "alone", "temperature": None, "alpha": None, "seed": s, "accuracy": a, "f1": a,
-             "val_accuracy": a} for s, a in enumerate([0.90, 0.92, 0.91])]
-    rows += [{"method": "distilled", "temperature": 2.0, "alpha": 0.5, "seed": s, "accuracy": a, "f1": a,
-              "val_accuracy": a} for s, a in enumerate([0.91, 0.94, 0.915])]
-    runs = pd.DataFrame(rows)
-    summary = kd.summarize_sweep(runs, metric="val_accuracy")
-    assert summary.p_value[1] == pytest.approx(ttest_rel([0.91, 0.94, 0.915], [0.90, 0.92, 0.91]).pvalue)
-    assert summary.wins[1] == 3 and summary.gain_pts[1] == pytest.approx(100 * (0.01 + 0.02 + 0.005) / 3)
-    fig = kd.plot_sweep(summary, path=tmp_path / "sweep.png")
-    assert (tmp_path / "sweep.png").stat().st_size > 0 and len(fig.axes[0].lines) >= 2

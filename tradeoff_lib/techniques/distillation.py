@@ -18,12 +18,12 @@ Used in: ``notebooks/08_knowledge_distillation.ipynb``.
 """
 from __future__ import annotations
 
-from typing import Callable, Sequence
+from typing import Callable
 
 import torch
 import torch.nn.functional as F
 from torch import nn
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import Dataset
 
 from .._checks import check_float, check_int, check_module, check_tensor, check_type
 from ..data import ArrayDataset, train_loader
@@ -31,7 +31,7 @@ from ..modes import eval_mode
 from ..training import train_model
 
 __all__ = ["soft_targets", "distillation_loss", "teacher_logits", "WithTeacherLogits", "distillation_step",
-           "check_student_teacher", "train_student", "distillation_sweep", "summarize_sweep", "plot_sweep"]
+           "check_student_teacher", "train_student"]
 
 
 def _check_temperature_alpha(temperature, alpha) -> tuple[float, float]:
@@ -193,99 +193,3 @@ def train_student(build: Callable[[], nn.Module], splits, *, logits: torch.Tenso
     return train_model(build, train_loader(data, batch_size, seed=seed), None, seed=seed, epochs=epochs, lr=lr,
                        step_fn=step, progress=progress,
                        desc="student" if logits is None else f"student T={temperature:g} a={alpha:g}")
-
-
-def distillation_sweep(build: Callable[[], nn.Module], splits, logits: torch.Tensor, *,
-                       temperatures: Sequence[float] = (1, 2, 4, 8), alphas: Sequence[float] = (0.5, 0.9),
-                       seeds: Sequence[int] = (0, 1, 2), epochs: int = 4, lr: float = 1e-3,
-                       batch_size: int = 64, progress: bool = False):
-    """Train the student alone and distilled for every (T, alpha) and seed; score each on the test set.
-
-    Returns:
-        A pandas DataFrame with one row per run: ``method`` ("alone" or "distilled"),
-        ``temperature``, ``alpha`` (NaN for "alone"), ``seed``, test ``accuracy`` and macro ``f1``,
-        and ``val_accuracy`` (choose T and alpha on it, not on the test set).
-    """
-    import pandas as pd
-    from tqdm.auto import tqdm
-
-    from ..metrics import accuracy, f1_score
-    from ..training import predict
-
-    if not temperatures or not alphas or not seeds:
-        raise ValueError("temperatures, alphas and seeds must each hold at least one value")
-    for t in temperatures:
-        check_float("temperatures[...]", t, low=0.0, low_inclusive=False)
-    for a in alphas:
-        check_float("alphas[...]", a, low=0.0, high=1.0)
-    configs = [(None, None)] + [(t, a) for t in temperatures for a in alphas]
-    test_loader, val_loader = DataLoader(splits.test, batch_size=500), DataLoader(splits.val, batch_size=500)
-    rows = []
-    for seed in tqdm(list(seeds), desc="seeds", disable=not progress, leave=False):
-        for t, a in configs:
-            model, _ = train_student(build, splits, logits=None if t is None else logits, temperature=t or 1.0,
-                                     alpha=a if a is not None else 0.0, epochs=epochs, lr=lr,
-                                     batch_size=batch_size, seed=seed)
-            y_true, y_pred = predict(model, test_loader)
-            rows.append({"method": "alone" if t is None else "distilled", "temperature": t, "alpha": a,
-                         "seed": seed, "accuracy": accuracy(y_true, y_pred),
-                         "f1": f1_score(y_true, y_pred, num_classes=splits.info.num_classes),
-                         "val_accuracy": accuracy(*predict(model, val_loader)) if len(splits.val) else float("nan")})
-    return pd.DataFrame(rows)
-
-
-def summarize_sweep(runs, *, metric: str = "accuracy"):
-    """Mean, std, min and max over seeds per configuration, and the paired gain over "alone" in points.
-
-    ``gain_pts`` is the mean over seeds of (distilled - alone) for the same seed, x100;
-    ``gain_std_pts`` its standard deviation; ``wins`` how many seeds the configuration won;
-    ``p_value`` a two-sided paired t-test of the per-seed differences (NaN below 2 seeds).
-    The seeds vary only the training; all runs share one test set, whose own sampling
-    error (see the bootstrap CIs) comes on top.
-    """
-    import pandas as pd
-    from scipy.stats import ttest_rel
-
-    check_type("runs", runs, pd.DataFrame)
-    if metric not in ("accuracy", "f1", "val_accuracy"):
-        raise ValueError(f"metric must be one of 'accuracy', 'f1', 'val_accuracy'; got {metric!r}")
-    alone = runs[runs.method == "alone"].set_index("seed")[metric]
-    if alone.empty:
-        raise ValueError("runs holds no 'alone' rows: the baseline is missing")
-    rows = [{"config": "alone", "temperature": None, "alpha": None, "mean": alone.mean(), "std": alone.std(ddof=1),
-             "min": alone.min(), "max": alone.max(), "gain_pts": 0.0, "gain_std_pts": 0.0, "wins": 0,
-             "p_value": float("nan")}]
-    for (t, a), g in runs[runs.method == "distilled"].groupby(["temperature", "alpha"]):
-        values = g.set_index("seed")[metric]
-        paired = alone.reindex(values.index)
-        diff = 100 * (values - paired)
-        p = float(ttest_rel(values, paired).pvalue) if len(diff) > 1 and diff.std() > 0 else float("nan")
-        rows.append({"config": f"T={t:g}, alpha={a:g}", "temperature": t, "alpha": a, "mean": values.mean(),
-                     "std": values.std(ddof=1), "min": values.min(), "max": values.max(),
-                     "gain_pts": diff.mean(), "gain_std_pts": diff.std(ddof=1), "wins": int((diff > 0).sum()),
-                     "p_value": p})
-    return pd.DataFrame(rows)
-
-
-def plot_sweep(summary, *, metric: str = "accuracy", path=None):
-    """Mean test score vs. temperature (one line per alpha, bars: min to max over seeds); band: the student alone."""
-    import matplotlib.pyplot as plt
-
-    from ..plotting import save_figure
-
-    fig, ax = plt.subplots(figsize=(6.4, 4.0), layout="constrained")
-    alone = summary[summary.config == "alone"].iloc[0]
-    ax.axhspan(alone["min"], alone["max"], color="0.85", label="student alone (min to max)")
-    ax.axhline(alone["mean"], color="0.4", lw=1, label="student alone (mean)")
-    dist = summary[summary.config != "alone"]
-    for i, (a, g) in enumerate(dist.groupby("alpha")):
-        err = [g["mean"] - g["min"], g["max"] - g["mean"]]
-        ax.errorbar(g.temperature * (1 + 0.04 * i), g["mean"], yerr=err, fmt="o-", capsize=3, label=f"alpha = {a:g}")
-    ax.set_xscale("log", base=2)
-    ax.set_xlabel("temperature T")
-    ax.set_ylabel(f"test {metric} (mean over seeds)")
-    ax.legend(fontsize=8)
-    ax.grid(alpha=0.3)
-    if path is not None:
-        save_figure(fig, path)
-    return fig
