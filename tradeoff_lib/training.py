@@ -26,6 +26,7 @@ from torch.utils.data import DataLoader
 
 from ._checks import check_choice, check_float, check_int, check_module, check_type
 from .io import atomic_write_bytes, atomic_write_json
+from .layout import channels_last
 from .modes import eval_mode
 from .threads import get_training_threads, training_threads
 from .timing import timed
@@ -150,16 +151,17 @@ def fit(model: nn.Module, train_loader: DataLoader, val_loader: DataLoader | Non
         progress: show a tqdm progress bar over epochs.
         desc: label of the progress bar.
 
-    Runs with the package's training thread count (``tradeoff_lib.threads``) and adds its
-    wall time to the ``"training"`` total of ``tradeoff_lib.timing``.
+    Runs with the package's training thread count (``tradeoff_lib.threads``), channels-last
+    for a convolutional model (``tradeoff_lib.layout``; the model's layout is restored), and
+    adds its wall time to the ``"training"`` total of ``tradeoff_lib.timing``.
     """
-    with training_threads(), timed("training"):
-        return _fit(model, train_loader, val_loader, epochs=epochs, lr=lr, optimizer=optimizer,
+    with training_threads(), timed("training"), channels_last(model) as layout:
+        return _fit(layout, model, train_loader, val_loader, epochs=epochs, lr=lr, optimizer=optimizer,
                     weight_decay=weight_decay, scheduler=scheduler, scheduler_interval=scheduler_interval,
                     step_fn=step_fn, evaluate_fn=evaluate_fn, callbacks=callbacks, progress=progress, desc=desc)
 
 
-def _fit(model, train_loader, val_loader, *, epochs, lr, optimizer, weight_decay, scheduler, scheduler_interval,
+def _fit(layout, model, train_loader, val_loader, *, epochs, lr, optimizer, weight_decay, scheduler, scheduler_interval,
          step_fn, evaluate_fn, callbacks, progress, desc) -> History:
     check_module("model", model)
     check_type("train_loader", train_loader, Iterable)
@@ -186,7 +188,7 @@ def _fit(model, train_loader, val_loader, *, epochs, lr, optimizer, weight_decay
         t0, loss_sum, n_seen, correct, counted = time.perf_counter(), 0.0, 0, 0, 0
         lr_now = opt.param_groups[0]["lr"]
         for X, y in train_loader:
-            X, y = X.to(device), y.to(device) if isinstance(y, torch.Tensor) else y
+            X, y = layout(X.to(device)), y.to(device) if isinstance(y, torch.Tensor) else y
             loss, outputs = step_fn(model, X, y)
             opt.zero_grad(set_to_none=True)
             loss.backward()
@@ -227,10 +229,10 @@ def predict(model: nn.Module, loader: DataLoader) -> tuple[np.ndarray, np.ndarra
     """
     check_module("model", model)
     device, ys, preds = _device_of(model), [], []
-    with training_threads(), timed("evaluation"), eval_mode(model):
+    with training_threads(), timed("evaluation"), eval_mode(model), channels_last(model) as layout:
         for X, y in loader:
             ys.append(y.cpu())
-            preds.append(model(X.to(device)).argmax(1).cpu())
+            preds.append(model(layout(X.to(device))).argmax(1).cpu())
     return torch.cat(ys).numpy(), torch.cat(preds).numpy()
 
 
@@ -242,9 +244,9 @@ def evaluate(model: nn.Module, loader: DataLoader) -> dict[str, float]:
     """
     check_module("model", model)
     device, loss_sum, correct, n = _device_of(model), 0.0, 0, 0
-    with training_threads(), timed("evaluation"), eval_mode(model):
+    with training_threads(), timed("evaluation"), eval_mode(model), channels_last(model) as layout:
         for X, y in loader:
-            X, y = X.to(device), y.to(device)
+            X, y = layout(X.to(device)), y.to(device)
             logits = model(X)
             loss_sum += float(F.cross_entropy(logits, y, reduction="sum"))
             correct += int((logits.argmax(1) == y).sum())
@@ -324,10 +326,12 @@ def state_fingerprint(model: nn.Module) -> str:
 
 
 def cache_key(parts: dict[str, Any]) -> str:
-    """A short hash of ``parts`` (JSON; non-JSON values by ``str``) plus the torch version and training threads."""
+    """A short hash of ``parts`` (JSON; non-JSON values by ``str``) plus torch version, training threads and layout."""
+    from . import layout
+
     check_type("parts", parts, dict)
-    src = json.dumps({**parts, "torch": torch.__version__, "training_threads": get_training_threads()},
-                     sort_keys=True, default=str)
+    src = json.dumps({**parts, "torch": torch.__version__, "training_threads": get_training_threads(),
+                      "channels_last": layout.CHANNELS_LAST}, sort_keys=True, default=str)
     return hashlib.sha256(src.encode()).hexdigest()[:16]
 
 
@@ -339,7 +343,7 @@ def cached_training(cache_dir: str | Path | None, name: str, key: dict[str, Any]
         cache_dir: the report folder (weights go to ``checkpoints/``); ``None`` trains without caching.
         name: a label for the files (``<name>-<key hash>.pt`` and ``.json``).
         key: *everything* that determines the trained weights (recipe, data, seed, the weights of a
-            source model via ``state_fingerprint``...); the torch version and training threads are added.
+            source model via ``state_fingerprint``...); torch version, training threads and layout are added.
         build: makes the untrained model (called in both cases: the cached weights are loaded into it).
         train: trains the model in place and returns its ``History``.
 

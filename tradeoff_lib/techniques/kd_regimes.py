@@ -37,6 +37,7 @@ from ..metrics import paired_summary as metrics_paired_summary
 from ..parallel import map_in_processes
 from ..threads import training_threads
 from ..io import atomic_write_bytes
+from ..layout import channels_last
 from ..training import fit, seed_everything
 from .distillation import distillation_step
 
@@ -93,7 +94,9 @@ def labelled_mask(labels: torch.Tensor, n_labelled: int, *, seed: int = 0) -> to
 @torch.inference_mode()
 def _accuracy(model: nn.Module, X: torch.Tensor, y: torch.Tensor) -> float:
     model.eval()
-    return float(torch.cat([model(X[i:i + 1000]).argmax(1) for i in range(0, len(X), 1000)]).eq(y).float().mean())
+    with channels_last(model) as layout:
+        preds = torch.cat([model(layout(X[i:i + 1000])).argmax(1) for i in range(0, len(X), 1000)])
+    return float(preds.eq(y).float().mean())
 
 
 def train_arm(build: Callable[[], nn.Module], X: torch.Tensor, y: torch.Tensor, *, mask: torch.Tensor | None = None,

@@ -29,7 +29,10 @@ from .._checks import check_float, check_int, check_module, check_type
 from ..cost import clone_model
 from ..data import ArrayDataset, train_loader
 from ..models import SmallCNN
+from ..layout import channels_last
 from ..modes import eval_mode
+from ..threads import training_threads
+from ..timing import timed
 from ..training import train_model
 
 TASKS = {"digit": 10, "rotation": 4}
@@ -270,8 +273,9 @@ def predict_tasks(model: nn.Module, dataset: MultiTaskDataset, *, batch_size: in
     check_module("model", model)
     check_type("dataset", dataset, MultiTaskDataset)
     X, labels = dataset.tensors()
-    with eval_mode(model):
-        outs = [model(X[i:i + batch_size]) for i in range(0, len(X), batch_size)]
+    with (training_threads(), timed("evaluation"), eval_mode(model), channels_last(model) as layout,
+          torch.inference_mode()):
+        outs = [model(layout(X[i:i + batch_size])) for i in range(0, len(X), batch_size)]
     _check_outputs(outs[0], labels)
     return {t: (labels[t].numpy(), torch.cat([o[t] for o in outs]).argmax(1).numpy()) for t in outs[0]}
 
