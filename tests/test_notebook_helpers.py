@@ -13,7 +13,7 @@ def test_report_dir_precedence(tmp_path, monkeypatch):
 
 
 def test_check_parameters_of_the_runtimes_notebook():
-    tl.check_parameters(RESNET_REPEATS=6, CALIBRATION_BATCHES=4, CHANNEL_AMOUNT=0.5, GEMM_SIZE=1024, COPY_MB=256,
+    tl.check_parameters(RESNET_REPEATS=6, NUM_CALIBRATION_BATCHES=4, CHANNEL_AMOUNT=0.5, GEMM_SIZE=1024, COPY_MB=256,
                         COMPILE=True)
     with pytest.raises(ValueError, match="GEMM_SIZE must be in"):
         tl.check_parameters(GEMM_SIZE=8)

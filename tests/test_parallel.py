@@ -24,3 +24,15 @@ def test_bad_input():
         map_in_processes(_seeded_draw, [1], workers=0)
     with pytest.raises(TypeError, match="fn"):
         map_in_processes(3, [1], workers=1)
+
+
+def test_the_call_counts_as_its_kind_in_the_time_breakdown():
+    import time
+
+    from tradeoff_lib import timing
+
+    timing.reset()
+    map_in_processes(lambda s: time.sleep(0.05), [1, 2], workers=2, kind="evaluation")
+    assert timing.totals()["evaluation"] >= 0.05
+    assert "training" not in timing.totals()
+    timing.reset()

@@ -58,7 +58,7 @@ BAD_VALUES = [  # (name, bad value, exception, words the message must contain)
     ("RANKS", [4, 0], ValueError, r"RANKS[1] must be in [1, inf], got 0"), ("ENERGY", 0.0, ValueError, "ENERGY"),
     ("BITS", [8, 1], ValueError, "BITS[1] must be in [2, 8], got 1"), ("QAT_BITS", 9, ValueError, "QAT_BITS"),
     ("CALIBRATION_BATCHES", [4, 0], ValueError, "CALIBRATION_BATCHES[1] must be in [1, inf], got 0"),
-    ("CALIBRATION_BATCHES", 0, ValueError, "CALIBRATION_BATCHES must be in [1, inf], got 0"),
+    ("CALIBRATION_BATCHES", 4, TypeError, "CALIBRATION_BATCHES must be list or tuple, got int"),
     ("AMOUNTS", [0.5, 1.0], ValueError, "AMOUNTS[1] must be in [0, 1), got 1"),
     ("SCAN_AMOUNTS", [0.5, 0.8], ValueError, "SCAN_AMOUNTS must include 0.9"),
     ("LR_GRID", [0.01, -1], ValueError, "LR_GRID[1]"), ("PRESET", "blur", ValueError, "PRESET must be one of"),

@@ -66,11 +66,6 @@ def _list_of(rule: Callable[[str, Any], Any], *, unique: bool = False,
     return check
 
 
-def _int_or_list_of(rule: Callable[[str, Any], Any]) -> Callable[[str, Any], Any]:
-    """One value or a non-empty list of values, each passing ``rule``."""
-    return lambda n, v: _list_of(rule)(n, v) if isinstance(v, (list, tuple)) else rule(n, v)
-
-
 def _augmentation_preset(name: str, value: Any) -> Any:
     from .techniques.augmentation import PRESETS
 
@@ -125,7 +120,7 @@ _RULES: dict[str, Callable[[str, Any], Any]] = {
     "BITS": _list_of(_BITS),
     "QAT_BITS": _BITS,
     "QAT_IMAGES": _int(1),
-    "CALIBRATION_BATCHES": _int_or_list_of(_int(1)),  # 02: a list to sweep; 09: one number
+    "CALIBRATION_BATCHES": _list_of(_int(1)),  # 02: the batch counts of the calibration sweep
     "CALIBRATION_BATCH_SIZE": _int(1),
     "NUM_CALIBRATION_BATCHES": _int(1),
     # 03 pruning

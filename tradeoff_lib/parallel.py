@@ -6,7 +6,9 @@ forked (Linux), so ``fn`` and ``items`` need not be picklable (lambdas and model
 fine); only the results travel back, pickled. Each run must seed itself: then the
 results equal those of a plain loop, in the same order, which the tests check.
 
-Used in: ``notebooks/06_data_augmentation.ipynb``.
+Used in: ``notebooks/00_measuring_realtime_and_accuracy.ipynb``,
+``notebooks/04_learning_rate_decay.ipynb``, ``notebooks/05_early_stopping.ipynb``,
+``notebooks/06_data_augmentation.ipynb``, ``notebooks/07_multitask_learning.ipynb``.
 """
 from __future__ import annotations
 
@@ -17,6 +19,7 @@ from concurrent.futures import ProcessPoolExecutor
 import torch
 
 from ._checks import check_int
+from .timing import timed
 
 _WORK: list = []   # (fn, items) that forked workers read by index
 
@@ -32,21 +35,24 @@ def can_fork() -> bool:
     return "fork" in multiprocessing.get_all_start_methods()
 
 
-def map_in_processes(fn: Callable, items: Sequence, workers: int = 1) -> list:
+def map_in_processes(fn: Callable, items: Sequence, workers: int = 1, *, kind: str = "training") -> list:
     """``[fn(item) for item in items]``, in up to ``workers`` single-threaded forked processes.
 
-    ``workers=1`` (or one item, or no fork) is the plain loop in this process.
+    ``workers=1`` (or one item, or no fork) is the plain loop in this process. The call's
+    wall time counts as ``kind`` in ``tradeoff_lib.timing`` (the workers' own stopwatches
+    die with them).
     """
     global _WORK
     check_int("workers", workers, min_value=1)
     if not callable(fn):
         raise TypeError(f"fn must be callable, got {type(fn).__name__}")
     items = list(items)
-    if workers == 1 or len(items) < 2 or not can_fork():
-        return [fn(item) for item in items]
-    _WORK = [(fn, items)]
-    try:
-        with ProcessPoolExecutor(min(workers, len(items)), mp_context=multiprocessing.get_context("fork")) as pool:
-            return list(pool.map(_call, range(len(items))))
-    finally:
-        _WORK = []
+    with timed(kind):
+        if workers == 1 or len(items) < 2 or not can_fork():
+            return [fn(item) for item in items]
+        _WORK = [(fn, items)]
+        try:
+            with ProcessPoolExecutor(min(workers, len(items)), mp_context=multiprocessing.get_context("fork")) as pool:
+                return list(pool.map(_call, range(len(items))))
+        finally:
+            _WORK = []

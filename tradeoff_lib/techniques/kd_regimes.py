@@ -33,7 +33,7 @@ import torch
 from torch import nn
 
 from .._checks import check_float, check_int, check_module, check_tensor, check_type
-from ..metrics import paired_summary as metrics_paired_summary
+from ..metrics import paired_summary
 from ..parallel import map_in_processes
 from ..threads import training_threads
 from ..io import atomic_write_bytes
@@ -136,12 +136,6 @@ def run_accuracies(jobs: list, workers: int = 1) -> list[float]:
     return map_in_processes(lambda job: _accuracy(train_arm(*job[:3], **job[5]), job[3], job[4]), jobs, workers)
 
 
-def paired_summary(alone: Sequence[float], distilled: Sequence[float]) -> dict:
-    """Mean paired gain (points), its spread, wins and the permutation p-value of ``distilled - alone``."""
-    s = metrics_paired_summary(alone, distilled)
-    return {"gain_pts": s["gain"], "gain_std_pts": s["gain_std"], "wins": s["wins"], "p_value": s["p_value"]}
-
-
 def distillation_helps(alone_val: Sequence[float], distilled_val: Sequence[float], *, level: float = 0.05) -> bool:
     """True when the distilled arm beats the arm alone on *validation* scores (paired by seed): gain > 0 and p < level.
 
@@ -151,7 +145,7 @@ def distillation_helps(alone_val: Sequence[float], distilled_val: Sequence[float
     """
     check_float("level", level, low=0.0, high=1.0, low_inclusive=False)
     s = paired_summary(alone_val, distilled_val)
-    return s["gain_pts"] > 0 and s["p_value"] < level
+    return s["gain"] > 0 and s["p_value"] < level
 
 
 def compare_arms(build: Callable[[], nn.Module], splits, logits: torch.Tensor, *, mask: torch.Tensor | None = None,
@@ -218,14 +212,14 @@ def regimes_table(regimes: dict):
 
     check_type("regimes", regimes, dict)
     return pd.DataFrame([{"regime": name, "labelled": r["n_labelled"], "alone": np.mean(r["alone"]),
-                          "distilled": np.mean(r["distilled"]), "gain_pts": r["gain_pts"],
-                          "gain_std_pts": r["gain_std_pts"], "wins": f"{r['wins']}/{len(r['seeds'])}",
+                          "distilled": np.mean(r["distilled"]), "gain_pts": r["gain"],
+                          "gain_std_pts": r["gain_std"], "wins": f"{r['wins']}/{len(r['seeds'])}",
                           "p_value": r["p_value"], "T": r["temperature"], "alpha": r["alpha"],
                           "lr_alone": r["lr_alone"], "lr_distilled": r["lr_distilled"]}
                          for name, r in regimes.items()])
 
 
-_REQUIRED = ("seeds", "alone", "distilled", "gain_pts", "p_value", "temperature", "alpha", "lr_alone", "lr_distilled")
+_REQUIRED = ("seeds", "alone", "distilled", "gain", "p_value", "temperature", "alpha", "lr_alone", "lr_distilled")
 
 
 def write_distillation_json(path: str | Path, regimes: dict) -> Path:
