@@ -90,7 +90,7 @@ def test_evaluate_then_fit_keeps_weights_trainable_and_channels_first():
 
 
 def test_cache_key_includes_the_layout():
-    from tradeoff_lib.training import cache_key
+    from tradeoff_lib.caching import cache_key
 
     first = cache_key({"a": 1})
     previous = layout.set_channels_last(not layout.CHANNELS_LAST)

@@ -23,8 +23,8 @@ from .recipe import Recipe, train_recipe
 from .threads import get_training_threads, set_training_threads, training_threads
 from .tradeoff import (Ledger, Result, budget_sweep, fastest_within, measure, pareto_front, ratio, results_table,
                        save_headline, select, step_table)
-from .training import (History, classification_step, course_baseline, evaluate, fit, load_checkpoint, predict,
-                       save_checkpoint, seed_everything, train_classifier, train_model)
+from .caching import course_baseline, load_checkpoint, save_checkpoint, train_classifier, train_model
+from .training import History, classification_step, evaluate, fit, predict, seed_everything
 
 __version__ = "0.1.0"
 

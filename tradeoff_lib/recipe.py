@@ -22,9 +22,10 @@ from torch import nn
 from torch.utils.data import DataLoader
 
 from ._checks import check_choice, check_float, check_int, check_type
+from .caching import data_fingerprint, state_fingerprint, train_model
 from .data import Splits, train_loader
 from .models import make_cnn
-from .training import History, data_fingerprint, state_fingerprint, train_model
+from .training import History
 
 SCHEDULES = ("constant", "one-cycle", "warmup-cosine")
 

@@ -127,7 +127,7 @@ def train_augmented(build: Callable, splits, *, preset: str = "none", train_size
         ``(model, history)``; the model is in eval mode.
     """
     from ..data import stratified_subset
-    from ..training import train_model
+    from ..caching import train_model
 
     if (epochs is None) == (steps is None):
         raise ValueError(f"give exactly one of epochs and steps, got epochs={epochs!r}, steps={steps!r}")

@@ -28,7 +28,7 @@ from torch.utils.data import Dataset
 from .._checks import check_float, check_int, check_module, check_tensor, check_type
 from ..data import ArrayDataset, train_loader
 from ..modes import eval_mode
-from ..training import train_model
+from ..caching import train_model
 
 __all__ = ["soft_targets", "distillation_loss", "teacher_logits", "WithTeacherLogits", "distillation_step",
            "check_student_teacher", "train_student"]

@@ -33,7 +33,7 @@ from ..layout import channels_last
 from ..modes import eval_mode
 from ..threads import training_threads
 from ..timing import timed
-from ..training import train_model
+from ..caching import train_model
 
 TASKS = {"digit": 10, "rotation": 4}
 """The course's two tasks and their number of classes."""
