@@ -1,49 +1,17 @@
-"""Multi-task learning: the rotation task, the shared model, loss weightings, L1, training and results."""
+"""Multi-task learning: the shared model, loss weightings, L1, training and results."""
 import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
 
 import tradeoff_lib as tl
-from tradeoff_lib.techniques import multitask as mt
+from tradeoff_lib.techniques import multitask as mt, rotation_task
 
 
 @pytest.fixture(scope="module")
 def tasks_data(small_splits):
-    return mt.make_rotation_task(small_splits.train, seed=0), mt.make_rotation_task(small_splits.test, seed=1)
-
-
-def test_rotation_task_is_balanced_seeded_and_really_rotated(small_splits):
-    ds = mt.make_rotation_task(small_splits.train, seed=0)
-    k = ds.labels["rotation"]
-    assert ds.tasks == ("digit", "rotation") and len(ds) == len(small_splits.train)
-    assert torch.equal(torch.bincount(k, minlength=4), torch.full((4,), len(ds) // 4))
-    assert torch.equal(ds.labels["digit"], small_splits.train.labels)
-    assert torch.equal(k, mt.make_rotation_task(small_splits.train, seed=0).labels["rotation"])
-    assert not torch.equal(k, mt.make_rotation_task(small_splits.train, seed=1).labels["rotation"])
-    for i in range(8):  # each image is the original turned by k quarter turns
-        expected = torch.rot90(small_splits.train.images[i], int(k[i]), dims=(-2, -1))
-        assert torch.equal(ds.images[i], expected)
-    # the rotation does not depend on the digit: every digit appears with every rotation
-    assert np.all(np.histogram2d(ds.labels["digit"], k, bins=(10, 4))[0] > 0)
-    x, y = ds[0]
-    assert x.shape == (1, 28, 28) and set(y) == {"digit", "rotation"}
-    assert torch.allclose(x, small_splits.train.normalize(ds.images[0]))
-    assert small_splits.train.images.shape == ds.images.shape and not torch.equal(small_splits.train.images, ds.images)
-
-
-def test_dataset_validation(small_splits):
-    with pytest.raises(TypeError, match="dataset must be ArrayDataset"):
-        mt.make_rotation_task(small_splits.train.images)
-    with pytest.raises(ValueError, match="seed must be in"):
-        mt.make_rotation_task(small_splits.train, seed=-1)
-    images = torch.zeros(5, 1, 28, 28)
-    with pytest.raises(ValueError, match=r"labels\['digit'\] must have shape \(5,\)"):
-        mt.MultiTaskDataset(images, {"digit": torch.zeros(4)}, [0.0], [1.0])
-    with pytest.raises(ValueError, match="at least one task"):
-        mt.MultiTaskDataset(images, {}, [0.0], [1.0])
-    with pytest.raises(ValueError, match="images must have shape"):
-        mt.MultiTaskDataset(torch.zeros(5, 28, 28), {"digit": torch.zeros(5)}, [0.0], [1.0])
+    return (rotation_task.make_rotation_task(small_splits.train, seed=0),
+            rotation_task.make_rotation_task(small_splits.test, seed=1))
 
 
 def test_multitask_cnn_shares_everything_but_the_heads():
@@ -55,7 +23,7 @@ def test_multitask_cnn_shares_everything_but_the_heads():
     head_params = sum(p.numel() for p in model.heads.parameters())
     assert tl.count_params(model) - head_params == tl.count_params(single) - (32 * 10 + 10)
     assert head_params == 32 * 10 + 10 + 32 * 4 + 4
-    assert model.config["tasks"] == mt.TASKS and model.tasks == ("digit", "rotation")
+    assert model.config["tasks"] == rotation_task.TASKS and model.tasks == ("digit", "rotation")
     cifar = tl.DatasetInfo("c", 10, 3, 32, tuple("abcdefghij"), (0.5,) * 3, (0.2,) * 3)
     assert mt.make_multitask_cnn(4, cifar)(torch.randn(1, 3, 32, 32))["digit"].shape == (1, 10)
     with pytest.raises(ValueError, match="at least one task"):
@@ -164,9 +132,10 @@ def test_multitask_step_adds_weighted_losses_and_l1():
 def test_train_predict_and_evaluate(tasks_data):
     train, test = tasks_data
     build = lambda: mt.make_multitask_cnn(4)  # noqa: E731
-    u = mt.UncertaintyWeighting(mt.TASKS)
+    u = mt.UncertaintyWeighting(rotation_task.TASKS)
     model, history = mt.train_multitask(build, train, test, weighting=u, epochs=2, seed=0)
-    again, _ = mt.train_multitask(build, train, test, weighting=mt.UncertaintyWeighting(mt.TASKS), epochs=2, seed=0)
+    again, _ = mt.train_multitask(build, train, test, weighting=mt.UncertaintyWeighting(rotation_task.TASKS), epochs=2,
+                                  seed=0)
     assert all(torch.equal(a, b) for a, b in zip(model.state_dict().values(), again.state_dict().values()))
     assert u.task_weights() != {"digit": 1.0, "rotation": 1.0}, "the weighting's parameters are learned"
     assert len(history) == 2 and not model.training

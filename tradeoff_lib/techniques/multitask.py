@@ -12,7 +12,8 @@ two separate networks need two passes. The total loss is a weighted sum:
     with an L1 penalty:     L + lambda * ||W||_1  on the heads' weights W (the W of W^T h)
 
 The L1 term drives many head weights towards zero: each head then reads only some of
-the shared features (``weight_sparsity``, ``features_used``).
+the shared features (``weight_sparsity``, ``features_used``). The data of the two tasks
+(``make_rotation_task``) is in ``techniques/rotation_task.py``.
 
 Used in: ``notebooks/07_multitask_learning.ipynb``.
 """
@@ -23,81 +24,23 @@ from collections.abc import Callable, Mapping
 import torch
 import torch.nn.functional as F
 from torch import nn
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import DataLoader
 
 from .._checks import check_float, check_int, check_module, check_type
 from ..cost import clone_model
-from ..data import ArrayDataset, train_loader
+from ..data import train_loader
 from ..models import SmallCNN
 from ..layout import channels_last
 from ..modes import eval_mode
 from ..threads import training_threads
 from ..timing import timed
 from ..caching import train_model
+from .rotation_task import TASKS, MultiTaskDataset
 
-TASKS = {"digit": 10, "rotation": 4}
-"""The course's two tasks and their number of classes."""
-
-
-__all__ = ["TASKS", "MultiTaskDataset", "make_rotation_task", "MultiTaskCNN", "make_multitask_cnn", "SeparateModels",
+__all__ = ["MultiTaskCNN", "make_multitask_cnn", "SeparateModels",
            "task_losses", "FixedWeighting", "UncertaintyWeighting", "head_weights", "l1_penalty", "weight_sparsity",
            "features_used", "zero_small_head_weights", "multitask_step", "predict_tasks", "task_accuracies",
            "evaluate_tasks", "l1_report", "train_multitask", "task_results"]
-
-
-class MultiTaskDataset(Dataset):
-    """Images with one label per task: items are ``(x, {task: label})`` (normalized like ``ArrayDataset``)."""
-
-    def __init__(self, images: torch.Tensor, labels: Mapping[str, torch.Tensor], mean, std):
-        if images.ndim != 4:
-            raise ValueError(f"images must have shape (N, C, H, W), got {tuple(images.shape)}")
-        check_type("labels", labels, Mapping)
-        if not labels:
-            raise ValueError("labels must hold at least one task")
-        for task, y in labels.items():
-            if y.shape != (len(images),):
-                raise ValueError(f"labels[{task!r}] must have shape ({len(images)},), got {tuple(y.shape)}")
-        self.images, self.labels = images, {t: y.long() for t, y in labels.items()}
-        self.mean = torch.tensor(mean, dtype=torch.float32).view(-1, 1, 1)
-        self.std = torch.tensor(std, dtype=torch.float32).view(-1, 1, 1)
-        self._normalized = (images - self.mean) / self.std
-
-    @property
-    def tasks(self) -> tuple[str, ...]:
-        return tuple(self.labels)
-
-    def __len__(self) -> int:
-        return len(self.images)
-
-    def __getitem__(self, i: int):
-        return self._normalized[i], {t: y[i] for t, y in self.labels.items()}
-
-    def tensors(self) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-        """All normalized images and the label tensors of every task."""
-        return self._normalized, dict(self.labels)
-
-
-def make_rotation_task(dataset: ArrayDataset, *, seed: int = 0) -> MultiTaskDataset:
-    """Rotate each image by k * 90 degrees (k balanced over 0..3, shuffled with ``seed``); label digit and k.
-
-    The rotation is independent of the digit. Some images are ambiguous by nature: a 6
-    turned by 180 degrees looks like a 9, and 0, 1 and 8 look alike upside down, so
-    neither task can reach 100 %.
-
-    Returns:
-        A ``MultiTaskDataset`` with tasks ``"digit"`` and ``"rotation"``.
-    """
-    check_type("dataset", dataset, ArrayDataset)
-    check_int("seed", seed, min_value=0)
-    n = len(dataset)
-    generator = torch.Generator().manual_seed(seed)
-    k = (torch.arange(n) % 4)[torch.randperm(n, generator=generator)]
-    images = dataset.images.clone()
-    for quarter in range(1, 4):
-        rows = k == quarter
-        images[rows] = torch.rot90(images[rows], quarter, dims=(-2, -1))
-    return MultiTaskDataset(images, {"digit": dataset.labels, "rotation": k},
-                            dataset.mean.flatten().tolist(), dataset.std.flatten().tolist())
 
 
 class MultiTaskCNN(nn.Module):
