@@ -1,4 +1,4 @@
-"""Run independent, seeded training runs in worker processes: ``map_in_processes(fn, items, workers)``.
+"""Run independent, seeded runs (training, or scoring copies of a model) in worker processes: ``map_in_processes``.
 
 Small models train single-threaded fastest, so on a machine with ``k`` cores ``k``
 independent runs (seeds, presets, learning rates) can go side by side. Workers are
@@ -6,9 +6,8 @@ forked (Linux), so ``fn`` and ``items`` need not be picklable (lambdas and model
 fine); only the results travel back, pickled. Each run must seed itself: then the
 results equal those of a plain loop, in the same order, which the tests check.
 
-Used in: ``notebooks/00_measuring_realtime_and_accuracy.ipynb``,
-``notebooks/04_learning_rate_decay.ipynb``, ``notebooks/05_early_stopping.ipynb``,
-``notebooks/06_data_augmentation.ipynb``, ``notebooks/07_multitask_learning.ipynb``.
+Used in: every notebook but ``01_compression_lowrank``, ``02_quantization``,
+``08_knowledge_distillation``, ``09_deployment_runtimes``, ``10_capstone_balancing``.
 """
 from __future__ import annotations
 

@@ -102,6 +102,9 @@ def test_sensitivity_scan_prunes_one_layer_at_a_time(cnn):
     assert calls[2]["classifier.1"] == 0.5 and calls[2]["features.4"] == 0.0
     assert scan["classifier.1"][1] > scan["features.4"][1]  # the bigger layer holds more of the weights
     assert pruning.sparsity(cnn) == 0.0
+    in_workers = pruning.sensitivity_scan(cnn, pruning.sparsity, [0.5, 0.9], layers=["features.4", "classifier.1"],
+                                          workers=2)
+    assert in_workers == scan   # the same scores, in the same order, from worker processes
 
 
 @pytest.mark.parametrize("amount", [0.25, 0.5, 0.7])

@@ -145,16 +145,25 @@ def sparsity(model: nn.Module, layers: Sequence[str] | None = None) -> float:
 
 
 def sensitivity_scan(model: nn.Module, evaluate: Callable[[nn.Module], float], amounts: Iterable[float], *,
-                     layers: Sequence[str] | None = None) -> dict[str, list[float]]:
+                     layers: Sequence[str] | None = None, workers: int = 1) -> dict[str, list[float]]:
     """Score after pruning one layer at a time: ``{layer: [evaluate(pruned copy) for amount in amounts]}``.
 
     Layers whose score collapses at low sparsity are *sensitive* and should be pruned less;
-    the model itself is not changed.
+    the model itself is not changed. ``workers > 1`` scores the copies in that many
+    single-threaded processes (``tradeoff_lib.parallel``): the same numbers, sooner.
     """
+    from ..parallel import map_in_processes
+
     check_type("evaluate", evaluate, Callable)
     amounts = [_check_amount(a) for a in amounts]
-    return {name: [float(evaluate(prune_magnitude(model, a, scope="layer", layers=[name]))) for a in amounts]
-            for name in prunable_layers(model, layers)}
+    names = list(prunable_layers(model, layers))
+    jobs = [(name, a) for name in names for a in amounts]
+    def score(job):
+        name, amount = job
+        return float(evaluate(prune_magnitude(model, amount, scope="layer", layers=[name])))
+
+    scores = map_in_processes(score, jobs, workers, kind="evaluation")
+    return {name: scores[i * len(amounts):(i + 1) * len(amounts)] for i, name in enumerate(names)}
 
 
 def channel_counts(model: nn.Module) -> dict[str, int]:
