@@ -1,5 +1,6 @@
 """Runtimes behind the model interface: ONNX Runtime fp32/int8, torch.compile, PT2E, and their failures."""
 import copy
+import os
 
 import pytest
 import torch
@@ -159,3 +160,14 @@ def test_torch_compile_matches_eager(cnn, x):
     assert record["runtime"] == "torch.compile" and record["compile_time_s"] > 0
     assert R.check_outputs(cnn, compiled, x, atol=1e-4) < 1e-4  # batch 5 runs as five batch-1 calls
     assert tl.count_params(compiled) == tl.count_params(cnn)
+
+
+def test_separate_inductor_cache_per_emulated_capability(monkeypatch, tmp_path):
+    monkeypatch.delenv("TORCHINDUCTOR_CACHE_DIR", raising=False)
+    monkeypatch.delenv("ATEN_CPU_CAPABILITY", raising=False)
+    assert R.separate_inductor_cache() is None and "TORCHINDUCTOR_CACHE_DIR" not in os.environ
+    monkeypatch.setenv("ATEN_CPU_CAPABILITY", "avx2")
+    folder = R.separate_inductor_cache()
+    assert folder.name.endswith("_avx2") and os.environ["TORCHINDUCTOR_CACHE_DIR"] == str(folder)
+    monkeypatch.setenv("TORCHINDUCTOR_CACHE_DIR", str(tmp_path))   # the user's own folder is kept
+    assert R.separate_inductor_cache() is None and os.environ["TORCHINDUCTOR_CACHE_DIR"] == str(tmp_path)
