@@ -60,6 +60,7 @@ class CompiledModel(nn.Module):
     def __init__(self, model: nn.Module):
         super().__init__()
         self.inner = model
+        separate_inductor_cache()
         self._compiled = torch.compile(model, backend="inductor", dynamic=False)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -204,7 +205,6 @@ def compile_model(model: nn.Module, example_input: torch.Tensor) -> nn.Module:
     """
     check_module("model", model)
     x = _check_input(example_input)
-    separate_inductor_cache()
     out = CompiledModel(clone_model(model).eval()).eval()
     start = time.perf_counter()
     with torch.inference_mode(), timed("export"):
@@ -337,7 +337,6 @@ def pt2e_int8(model: nn.Module, calibration: Iterable, example_input: torch.Tens
     x = _check_input(example_input)
     check_int("num_batches", num_batches, min_value=1)
     check_int("max_samples_per_batch", max_samples_per_batch, min_value=1)
-    separate_inductor_cache()
     start = time.perf_counter()
     try:
         import torchao.quantization.pt2e.quantizer.x86_inductor_quantizer as xiq
