@@ -188,3 +188,21 @@ def test_eval_mode_restores_every_flag_even_after_an_error():
     assert a.training
     with pytest.raises(TypeError, match=r"models\[1\] must be Module"), tl.eval_mode(a, "b"):
         pass
+
+
+def test_scoring_runs_the_model_in_eval_and_inference_mode_and_restores_it():
+    from tradeoff_lib import threads, timing
+    from tradeoff_lib.training import scoring
+
+    model = tl.make_cnn(4).train()
+    timing.reset()
+    with scoring(model) as layout:
+        assert not model.training and torch.is_inference_mode_enabled()
+        assert torch.get_num_threads() == threads.get_training_threads()
+        assert layout(torch.zeros(2, 1, 28, 28)).is_contiguous(memory_format=torch.channels_last)
+    assert model.training and "evaluation" in timing.totals()
+    assert all(p.is_contiguous() for p in model.parameters())
+    with pytest.raises(TypeError, match="model"):
+        with scoring("not a model"):
+            pass
+    timing.reset()

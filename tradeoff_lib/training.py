@@ -13,7 +13,8 @@ from __future__ import annotations
 
 import random
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
@@ -218,31 +219,37 @@ def _fit(layout, model, train_loader, val_loader, *, epochs, lr, optimizer, weig
     return history
 
 
-@torch.inference_mode()
-def predict(model: nn.Module, loader: DataLoader) -> tuple[np.ndarray, np.ndarray]:
-    """Labels and predicted classes over a loader: ``(y_true, y_pred)`` as NumPy arrays.
+@contextmanager
+def scoring(model: nn.Module) -> Iterator[Callable[[torch.Tensor], torch.Tensor]]:
+    """How the package runs a model to score it; yields the function that converts an input batch.
 
-    The model's train/eval mode is restored afterwards (measuring never mutates).
-    Runs with the training thread count (``tradeoff_lib.threads``).
+    Inside: the training thread count (``tradeoff_lib.threads``), the ``"evaluation"``
+    stopwatch (``tradeoff_lib.timing``), eval mode with the train/eval flag restored afterwards
+    (measuring never mutates), channels-last for a CNN (``tradeoff_lib.layout``) and inference
+    mode. ``predict``, ``evaluate`` and ``multitask.predict_tasks`` use it.
     """
     check_module("model", model)
-    device, ys, preds = _device_of(model), [], []
-    with training_threads(), timed("evaluation"), eval_mode(model), channels_last(model) as layout:
+    with training_threads(), timed("evaluation"), eval_mode(model), channels_last(model) as layout, \
+            torch.inference_mode():
+        yield layout
+
+
+def predict(model: nn.Module, loader: DataLoader) -> tuple[np.ndarray, np.ndarray]:
+    """Labels and predicted classes over a loader: ``(y_true, y_pred)`` as NumPy arrays (see ``scoring``)."""
+    ys, preds = [], []
+    with scoring(model) as layout:
+        device = _device_of(model)
         for X, y in loader:
             ys.append(y.cpu())
             preds.append(model(layout(X.to(device))).argmax(1).cpu())
     return torch.cat(ys).numpy(), torch.cat(preds).numpy()
 
 
-@torch.inference_mode()
 def evaluate(model: nn.Module, loader: DataLoader) -> dict[str, float]:
-    """Mean cross-entropy and accuracy of ``model`` on ``loader``: ``{"loss", "accuracy"}``.
-
-    Runs with the training thread count (``tradeoff_lib.threads``).
-    """
-    check_module("model", model)
-    device, loss_sum, correct, n = _device_of(model), 0.0, 0, 0
-    with training_threads(), timed("evaluation"), eval_mode(model), channels_last(model) as layout:
+    """Mean cross-entropy and accuracy of ``model`` on ``loader``: ``{"loss", "accuracy"}`` (see ``scoring``)."""
+    loss_sum, correct, n = 0.0, 0, 0
+    with scoring(model) as layout:
+        device = _device_of(model)
         for X, y in loader:
             X, y = layout(X.to(device)), y.to(device)
             logits = model(X)

@@ -31,14 +31,14 @@ from typing import Callable, Sequence
 import numpy as np
 import torch
 from torch import nn
+from torch.utils.data import DataLoader, TensorDataset
 
 from .._checks import check_float, check_int, check_module, check_tensor, check_type
 from ..metrics import paired_summary
 from ..parallel import map_in_processes
 from ..threads import training_threads
 from ..io import atomic_write_bytes
-from ..layout import channels_last
-from ..training import fit, seed_everything
+from ..training import evaluate, fit, seed_everything
 from .distillation import distillation_step
 
 __all__ = ["TensorBatches", "compare_arms", "distillation_helps", "labelled_mask", "paired_summary", "regimes_table",
@@ -91,12 +91,8 @@ def labelled_mask(labels: torch.Tensor, n_labelled: int, *, seed: int = 0) -> to
     return mask
 
 
-@torch.inference_mode()
 def _accuracy(model: nn.Module, X: torch.Tensor, y: torch.Tensor) -> float:
-    model.eval()
-    with channels_last(model) as layout:
-        preds = torch.cat([model(layout(X[i:i + 1000])).argmax(1) for i in range(0, len(X), 1000)])
-    return float(preds.eq(y).float().mean())
+    return evaluate(model, DataLoader(TensorDataset(X, y), batch_size=1000))["accuracy"]
 
 
 def train_arm(build: Callable[[], nn.Module], X: torch.Tensor, y: torch.Tensor, *, mask: torch.Tensor | None = None,

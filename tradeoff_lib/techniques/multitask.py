@@ -30,11 +30,9 @@ from .._checks import check_float, check_int, check_module, check_type
 from ..cost import clone_model
 from ..data import train_loader
 from ..models import SmallCNN
-from ..layout import channels_last
 from ..modes import eval_mode
-from ..threads import training_threads
-from ..timing import timed
 from ..caching import train_model
+from ..training import scoring
 from .rotation_task import TASKS, MultiTaskDataset
 
 __all__ = ["MultiTaskCNN", "make_multitask_cnn", "SeparateModels",
@@ -216,8 +214,7 @@ def predict_tasks(model: nn.Module, dataset: MultiTaskDataset, *, batch_size: in
     check_module("model", model)
     check_type("dataset", dataset, MultiTaskDataset)
     X, labels = dataset.tensors()
-    with (training_threads(), timed("evaluation"), eval_mode(model), channels_last(model) as layout,
-          torch.inference_mode()):
+    with scoring(model) as layout:
         outs = [model(layout(X[i:i + batch_size])) for i in range(0, len(X), batch_size)]
     _check_outputs(outs[0], labels)
     return {t: (labels[t].numpy(), torch.cat([o[t] for o in outs]).argmax(1).numpy()) for t in outs[0]}
