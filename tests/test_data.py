@@ -68,6 +68,33 @@ def test_loaders_are_seeded(splits):
         tl.make_loaders(splits, 0)
 
 
+def test_eval_loader_keeps_order_and_batch_size(splits):
+    loader = tl.eval_loader(splits.val)
+    batches = list(loader)
+    assert [len(y) for _, y in batches] == [data.EVAL_BATCH_SIZE] * (len(splits.val) // data.EVAL_BATCH_SIZE)
+    assert torch.equal(torch.cat([y for _, y in batches]), splits.val.labels)
+    assert len(next(iter(tl.eval_loader(splits.val, 7)))[1]) == 7
+    with pytest.raises(ValueError, match="batch_size must be in"):
+        tl.eval_loader(splits.val, 0)
+    with pytest.raises(TypeError, match="dataset must be Dataset"):
+        tl.eval_loader([1, 2, 3])
+
+
+def test_scores_do_not_depend_on_the_eval_batch_size(splits):
+    """The measured reason EVAL_BATCH_SIZE may be small: in eval mode each image is computed on its own."""
+    torch.manual_seed(0)
+    model = tl.make_cnn(16).eval()
+    with torch.no_grad():  # give batch norm non-trivial running statistics
+        for bn in (model.features[1], model.features[5]):
+            bn.running_mean.uniform_(-0.5, 0.5)
+            bn.running_var.uniform_(0.5, 2.0)
+    small = tl.predict(model, tl.eval_loader(splits.test))
+    large = tl.predict(model, tl.eval_loader(splits.test, 500))
+    assert (small[0] == large[0]).all() and (small[1] == large[1]).all()
+    a, b = tl.evaluate(model, tl.eval_loader(splits.test)), tl.evaluate(model, tl.eval_loader(splits.test, 500))
+    assert a["accuracy"] == b["accuracy"] and a["loss"] == pytest.approx(b["loss"], rel=1e-6)
+
+
 def test_optional_dataset_offline_fails_fast_with_instructions(tmp_path, monkeypatch):
     with pytest.raises(tl.DatasetUnavailableError, match="download=True"):
         tl.load_splits("fashionmnist", root=tmp_path)

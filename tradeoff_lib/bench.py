@@ -34,7 +34,7 @@ import torch
 
 from .caching import train_classifier
 from .cost import size_bytes
-from .data import load_splits, train_loader
+from .data import eval_loader, load_splits, train_loader
 from .io import atomic_write_bytes
 from .latency import compare_latency
 from .models import BASELINE_WIDTH, make_cnn
@@ -137,7 +137,7 @@ def bench_cnn(*, width: int, epochs: int, seed: int, threads: int, repeats: int,
     from .techniques import lowrank, pruning, quantization
 
     splits = load_splits("mnist5k", seed=seed)
-    test = torch.utils.data.DataLoader(splits.test, batch_size=500)
+    test = eval_loader(splits.test)
     base, _ = train_classifier(lambda: make_cnn(width, splits.info), splits, epochs=epochs, seed=seed,
                                cache_dir=cache_dir, name=f"cnn{width}", progress=False)
     x1 = splits.example_input(1)

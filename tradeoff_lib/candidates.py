@@ -112,12 +112,11 @@ def model_size(model: nn.Module) -> int:
 
 def validation_metrics(model: nn.Module, splits, *, seed: int = 0, n_boot: int = 1000) -> dict[str, float]:
     """Accuracy and macro-F1 on ``splits.val`` with bootstrap 95 % intervals (``val_*`` keys)."""
-    from torch.utils.data import DataLoader
-
+    from .data import eval_loader
     from .metrics import accuracy, bootstrap_ci
     from .training import predict
 
-    y_true, y_pred = predict(model, DataLoader(splits.val, batch_size=256))
+    y_true, y_pred = predict(model, eval_loader(splits.val))
     k = splits.info.num_classes
     acc = bootstrap_ci(y_true, y_pred, "accuracy", n_boot=n_boot, seed=seed, num_classes=k)
     f1 = bootstrap_ci(y_true, y_pred, "f1_macro", n_boot=n_boot, seed=seed, num_classes=k)

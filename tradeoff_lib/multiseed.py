@@ -28,6 +28,7 @@ from torch import nn
 from torch.utils.data import DataLoader
 
 from ._checks import check_int, check_type
+from .data import EVAL_BATCH_SIZE, eval_loader
 from .models import SmallCNN
 from .threads import training_threads
 from .timing import timed
@@ -119,7 +120,7 @@ def _evaluate_stack(stack: StackedCNN, loader: DataLoader) -> list[dict[str, flo
 def train_seeds(build: Callable[[], SmallCNN], splits, seeds: Sequence[int], *, epochs: int = 5, lr: float = 1e-3,
                 batch_size: int = 64, optimizer: str = "adam", weight_decay: float = 0.0, scheduler: Any = None,
                 scheduler_interval: str = "epoch", eval_loaders: dict[str, DataLoader] | None = None,
-                eval_batch_size: int = 500, threads: int | None = None) -> list[tuple[SmallCNN, History]]:
+                eval_batch_size: int = EVAL_BATCH_SIZE, threads: int | None = None) -> list[tuple[SmallCNN, History]]:
     """Train one model per seed in one pass, as ``train_classifier(build, splits, seed=s, ...)`` would.
 
     Model k starts from the weights ``build()`` makes after ``seed_everything(seeds[k])`` and
@@ -155,7 +156,7 @@ def train_seeds(build: Callable[[], SmallCNN], splits, seeds: Sequence[int], *, 
         models.append(build())
     stack = StackedCNN(models)
     loaders = [train_loader(splits.train, batch_size, seed=s) for s in seeds]
-    loaders_eval = {"val": DataLoader(splits.val, batch_size=eval_batch_size), **eval_loaders}
+    loaders_eval = {"val": eval_loader(splits.val, eval_batch_size), **eval_loaders}
     opt = _make_optimizer(optimizer, stack, lr, weight_decay)
     sched = scheduler(opt) if callable(scheduler) and not hasattr(scheduler, "step") else scheduler
     histories = [History() for _ in seeds]

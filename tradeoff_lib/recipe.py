@@ -19,11 +19,10 @@ import dataclasses
 from dataclasses import dataclass
 
 from torch import nn
-from torch.utils.data import DataLoader
 
 from ._checks import check_choice, check_float, check_int, check_type
 from .caching import data_fingerprint, state_fingerprint, train_model
-from .data import Splits, train_loader
+from .data import Splits, eval_loader, train_loader
 from .models import make_cnn
 from .training import History
 
@@ -118,7 +117,7 @@ def train_recipe(recipe: Recipe, splits: Splits, *, teacher: nn.Module | None = 
         early_stopping.EarlyStopping(monitor="val_accuracy", mode="max", patience=recipe.early_stopping)]
     parts = {"recipe": dataclasses.asdict(recipe), "data": data_fingerprint(splits), "seed": seed,
              "teacher": None if teacher is None else [repr(teacher), state_fingerprint(teacher)]}
-    return train_model(lambda: make_cnn(recipe.width, splits.info), loader, DataLoader(splits.val, batch_size=500),
+    return train_model(lambda: make_cnn(recipe.width, splits.info), loader, eval_loader(splits.val),
                        seed=seed, check_model=check, cache_dir=cache_dir, cache_name=name or "recipe",
                        cache_parts=parts, epochs=recipe.epochs, lr=recipe.lr,
                        scheduler=_scheduler(recipe, len(loader)), scheduler_interval="step", step_fn=step,

@@ -29,6 +29,7 @@ from typing import Iterable, Sequence
 from torch import nn
 
 from ._checks import check_choice, check_float, check_module, check_type
+from .data import eval_loader
 from .cost import count_flops, count_nonzero_params, count_params, size_bytes
 from .io import atomic_write_bytes
 from .latency import LatencyStats, measure_latency
@@ -104,13 +105,11 @@ def measure(model: nn.Module, splits, *, name: str, technique: str, notebook: st
             (FLOPs are left empty if counting fails).
         repeats, warmup, threads: passed to ``measure_latency``.
     """
-    from torch.utils.data import DataLoader
-
     check_module("model", model)
     for arg in ("name", "technique", "notebook"):
         check_type(arg, locals()[arg], str)
-    v_true, v_pred = predict(model, DataLoader(splits.val, batch_size=500))
-    y_true, y_pred = predict(model, DataLoader(splits.test, batch_size=500))
+    v_true, v_pred = predict(model, eval_loader(splits.val))
+    y_true, y_pred = predict(model, eval_loader(splits.test))
     ci = bootstrap_ci(y_true, y_pred, "f1_macro", n_boot=n_boot, seed=seed,
                       num_classes=splits.info.num_classes)
     x = splits.example_input(1)

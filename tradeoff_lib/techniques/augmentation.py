@@ -32,6 +32,7 @@ from torch.utils.data import DataLoader, default_collate
 from torchvision.transforms import v2
 
 from .._checks import check_choice, check_float, check_int, check_type
+from ..data import eval_loader
 
 SAMPLE_PRESETS = ("none", "light", "strong", "harmful")
 BATCH_PRESETS = ("mixup", "cutmix")
@@ -139,7 +140,7 @@ def train_augmented(build: Callable, splits, *, preset: str = "none", train_size
     check_int("epochs", epochs, min_value=1)
     check_type("validate", validate, bool)
     loader = augmented_loader(train, preset, batch_size=batch_size, seed=seed, num_classes=splits.info.num_classes)
-    val = DataLoader(splits.val, batch_size=500) if validate else None
+    val = eval_loader(splits.val) if validate else None
     return train_model(build, loader, val, seed=seed, epochs=epochs, lr=lr, progress=progress,
                        desc=name or f"{preset} n={len(train)}", **fit_kwargs)
 

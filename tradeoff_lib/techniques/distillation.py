@@ -26,7 +26,7 @@ from torch import nn
 from torch.utils.data import Dataset
 
 from .._checks import check_float, check_int, check_module, check_tensor, check_type
-from ..data import ArrayDataset, train_loader
+from ..data import EVAL_BATCH_SIZE, ArrayDataset, train_loader
 from ..modes import eval_mode
 from ..caching import train_model
 
@@ -88,7 +88,7 @@ def distillation_loss(student_logits: torch.Tensor, teacher_logits: torch.Tensor
 
 @torch.inference_mode()
 def teacher_logits(teacher: nn.Module, dataset: ArrayDataset, *, num_classes: int | None = None,
-                   min_accuracy: float = 0.5, batch_size: int = 500) -> torch.Tensor:
+                   min_accuracy: float = 0.5, batch_size: int = EVAL_BATCH_SIZE) -> torch.Tensor:
     """The teacher's logits for every image of ``dataset`` (no transform), computed once.
 
     Refuses a teacher whose outputs have the wrong shape or whose accuracy on

@@ -31,9 +31,10 @@ from typing import Callable, Sequence
 import numpy as np
 import torch
 from torch import nn
-from torch.utils.data import DataLoader, TensorDataset
+from torch.utils.data import TensorDataset
 
 from .._checks import check_float, check_int, check_module, check_tensor, check_type
+from ..data import eval_loader
 from ..metrics import paired_summary
 from ..parallel import map_in_processes
 from ..threads import training_threads
@@ -92,7 +93,7 @@ def labelled_mask(labels: torch.Tensor, n_labelled: int, *, seed: int = 0) -> to
 
 
 def _accuracy(model: nn.Module, X: torch.Tensor, y: torch.Tensor) -> float:
-    return evaluate(model, DataLoader(TensorDataset(X, y), batch_size=1000))["accuracy"]
+    return evaluate(model, eval_loader(TensorDataset(X, y)))["accuracy"]
 
 
 def train_arm(build: Callable[[], nn.Module], X: torch.Tensor, y: torch.Tensor, *, mask: torch.Tensor | None = None,

@@ -32,6 +32,7 @@ from torch import nn
 
 from .._checks import check_float, check_int, check_module, check_type
 from ..applied import mark_applied
+from ..data import eval_loader
 from ..training import History, fit, seed_everything
 
 SUPPORTED = (nn.Linear, nn.Conv2d)
@@ -257,7 +258,7 @@ def body_features(model: nn.Module, splits, *, body: str = "features"):
     Returns:
         ``(train, val)`` as ``TensorDataset``s of ``(features, label)``, for ``fine_tune_head(..., features=...)``.
     """
-    from torch.utils.data import DataLoader, TensorDataset
+    from torch.utils.data import TensorDataset
 
     check_module("model", model)
     body_m = getattr(model, body, None)
@@ -268,7 +269,7 @@ def body_features(model: nn.Module, splits, *, body: str = "features"):
 
     def cached(dataset):
         with torch.no_grad():
-            parts = [(body_m(X), y) for X, y in DataLoader(dataset, batch_size=500)]
+            parts = [(body_m(X), y) for X, y in eval_loader(dataset)]
         return TensorDataset(torch.cat([f for f, _ in parts]), torch.cat([y for _, y in parts]))
 
     return cached(splits.train), cached(splits.val)
@@ -298,7 +299,7 @@ def fine_tune_head(model: nn.Module, splits, *, body: str = "features", head: st
     getattr(model, body).eval()
     generator = seed_everything(seed)
     train_dl = DataLoader(train, batch_size=batch_size, shuffle=True, generator=generator)
-    history = fit(head_m, train_dl, DataLoader(val, batch_size=500), epochs=epochs, lr=lr,
+    history = fit(head_m, train_dl, eval_loader(val), epochs=epochs, lr=lr,
                   progress=progress, desc=f"fine-tune {head}")
     model.eval()
     return history

@@ -28,7 +28,7 @@ from torch.utils.data import DataLoader
 
 from .._checks import check_float, check_int, check_module, check_type
 from ..cost import clone_model
-from ..data import train_loader
+from ..data import EVAL_BATCH_SIZE, eval_loader, train_loader
 from ..models import SmallCNN
 from ..modes import eval_mode
 from ..caching import train_model
@@ -209,7 +209,7 @@ def multitask_step(weighting: nn.Module, *, l1: float = 0.0):
 
 
 @torch.inference_mode()
-def predict_tasks(model: nn.Module, dataset: MultiTaskDataset, *, batch_size: int = 500) -> dict:
+def predict_tasks(model: nn.Module, dataset: MultiTaskDataset, *, batch_size: int = EVAL_BATCH_SIZE) -> dict:
     """``{task: (y_true, y_pred)}`` as NumPy arrays for every task the model answers (mode restored)."""
     check_module("model", model)
     check_type("dataset", dataset, MultiTaskDataset)
@@ -256,7 +256,7 @@ def train_multitask(build: Callable[[], nn.Module], train_set: MultiTaskDataset,
     weighting = FixedWeighting() if weighting is None else check_module("weighting", weighting)
     l1 = check_float("l1", l1, low=0.0)
     check_int("seed", seed, min_value=0)
-    val_loader = None if val_set is None else DataLoader(val_set, batch_size=500)
+    val_loader = None if val_set is None else eval_loader(val_set)
     learned = lambda params: [p for p in params if p.requires_grad] + list(weighting.parameters())  # noqa: E731
     return train_model(build, train_loader(train_set, batch_size, seed=seed), val_loader, seed=seed, epochs=epochs,
                        lr=lr, optimizer=lambda params: torch.optim.Adam(learned(params), lr=lr),
