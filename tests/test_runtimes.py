@@ -171,3 +171,20 @@ def test_separate_inductor_cache_per_emulated_capability(monkeypatch, tmp_path):
     assert folder.name.endswith("_avx2") and os.environ["TORCHINDUCTOR_CACHE_DIR"] == str(folder)
     monkeypatch.setenv("TORCHINDUCTOR_CACHE_DIR", str(tmp_path))   # the user's own folder is kept
     assert R.separate_inductor_cache() is None and os.environ["TORCHINDUCTOR_CACHE_DIR"] == str(tmp_path)
+
+
+def test_temporary_onnx_files_are_deleted_with_the_last_model_that_runs_them(cnn, calib, x):
+    import gc
+
+    fp32 = R.onnxruntime_model(cnn, x)
+    int8 = R.onnxruntime_int8(cnn, calib, x, num_batches=1)
+    folders = [fp32.path.parent, int8.path.parent]
+    assert all(f.is_dir() and f.name.startswith("tradeoff-onnx-") for f in folders) and folders[0] != folders[1]
+    twin = copy.deepcopy(fp32)  # a copy opens a new session on the same file: the folder must outlive the original
+    del fp32, int8
+    gc.collect()
+    assert folders[0].is_dir() and not folders[1].exists()
+    assert torch.allclose(twin(x), cnn(x), atol=1e-4) and copy.deepcopy(twin)(x).shape == (5, 10)
+    del twin
+    gc.collect()
+    assert not folders[0].exists()

@@ -81,7 +81,8 @@ class OrtModel(nn.Module):
     reports); ``parameter_source()`` is the eager model it came from (for parameter counts).
     """
 
-    def __init__(self, path: str | Path, *, threads: int = 1, source: nn.Module | None = None):
+    def __init__(self, path: str | Path, *, threads: int = 1, source: nn.Module | None = None,
+                 folder: tempfile.TemporaryDirectory | None = None):
         super().__init__()
         import onnxruntime as ort
 
@@ -97,6 +98,7 @@ class OrtModel(nn.Module):
         self.input_name = self.session.get_inputs()[0].name
         self._size = self.path.stat().st_size  # read now: the file may be replaced later, the session is not
         self.__dict__["_source"] = source  # not a submodule: its weights are not in this model's state_dict
+        self.__dict__["_folder"] = folder  # a temporary folder holding the file: deleted when no model refers to it
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         array = x.detach().to("cpu", torch.float32).contiguous().numpy()
@@ -111,7 +113,7 @@ class OrtModel(nn.Module):
         return self._source
 
     def __deepcopy__(self, memo):  # a session cannot be copied; a new one reads the same (immutable) file
-        new = OrtModel(self.path, threads=self.threads, source=self._source)
+        new = OrtModel(self.path, threads=self.threads, source=self._source, folder=self._folder)
         if ATTRIBUTE in self.__dict__:
             new.__dict__[ATTRIBUTE] = self.__dict__[ATTRIBUTE]
         return new.train(self.training)
@@ -212,10 +214,12 @@ def compile_model(model: nn.Module, example_input: torch.Tensor) -> nn.Module:
     return mark_applied(out, "runtime", runtime="torch.compile", compile_time_s=time.perf_counter() - start)
 
 
-def _default_path(path, stem: str) -> Path:
+def _default_path(path, stem: str) -> tuple[Path, tempfile.TemporaryDirectory | None]:
+    """``path``, or ``<stem>.onnx`` in a new temporary folder that is deleted with the last model using it."""
     if path is not None:
-        return Path(path)
-    return Path(tempfile.mkdtemp(prefix="tradeoff-onnx-")) / f"{stem}.onnx"
+        return Path(path), None
+    folder = tempfile.TemporaryDirectory(prefix="tradeoff-onnx-")
+    return Path(folder.name) / f"{stem}.onnx", folder
 
 
 def export_onnx(model: nn.Module, example_input: torch.Tensor, path: str | Path) -> Path:
@@ -252,13 +256,16 @@ def onnxruntime_model(model: nn.Module, example_input: torch.Tensor, *, threads:
                       path: str | Path | None = None) -> nn.Module:
     """ONNX Runtime fp32 session of ``model`` (exported to ``path``, default a temporary file).
 
+    A temporary file's folder is deleted once the returned model and all its copies are gone.
+
     The export time is recorded: ``tl.applied(out)[-1]["export_time_s"]``.
     """
     check_module("model", model)
     check_int("threads", threads, min_value=1)
     start = time.perf_counter()
-    path = export_onnx(model, example_input, _default_path(path, "model"))
-    out = OrtModel(path, threads=threads, source=model).eval()
+    path, folder = _default_path(path, "model")
+    export_onnx(model, example_input, path)
+    out = OrtModel(path, threads=threads, source=model, folder=folder).eval()
     return mark_applied(out, "runtime", runtime="onnxruntime", threads=threads, path=str(path),
                         export_time_s=time.perf_counter() - start)
 
@@ -306,7 +313,7 @@ def onnxruntime_int8(model: nn.Module, calibration: Iterable, example_input: tor
     check_int("num_batches", num_batches, min_value=1)
     check_int("threads", threads, min_value=1)
     start = time.perf_counter()
-    path = _default_path(path, "model_int8")
+    path, folder = _default_path(path, "model_int8")
     fp32 = export_onnx(model, example_input, path.with_name(path.stem + "_fp32.onnx"))
     reader = _Reader(calibration, "input", num_batches)
     CalibrationDataReader.register(_Reader)
@@ -320,7 +327,7 @@ def onnxruntime_int8(model: nn.Module, calibration: Iterable, example_input: tor
                         activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8)
     finally:
         log.setLevel(level)
-    out = OrtModel(path, threads=threads, source=model).eval()
+    out = OrtModel(path, threads=threads, source=model, folder=folder).eval()
     return mark_applied(out, "runtime", runtime="onnxruntime int8", threads=threads, path=str(path),
                         calibration_batches=len(reader.batches), export_time_s=time.perf_counter() - start)
 
@@ -397,14 +404,17 @@ def runtime_variants(model: nn.Module, example_input: torch.Tensor, *, calibrati
     for name in names:
         if name not in RUNTIMES:
             raise ValueError(f"include must contain names from {RUNTIMES}, got {name!r}")
-    out_dir = Path(tempfile.mkdtemp(prefix="tradeoff-onnx-") if out_dir is None else out_dir)
+
+    def onnx_path(stem: str) -> Path | None:  # None: a temporary file, deleted with the model that runs it
+        return None if out_dir is None else Path(out_dir) / f"{stem}.onnx"
+
     builders = {
         "eager": lambda: mark_applied(clone_model(model).eval(), "runtime", runtime="eager"),
         "torchscript frozen": lambda: freeze_model(model, x),
         "torch.compile": lambda: compile_model(model, x),
-        "onnxruntime": lambda: onnxruntime_model(model, x, threads=threads, path=out_dir / "model.onnx"),
+        "onnxruntime": lambda: onnxruntime_model(model, x, threads=threads, path=onnx_path("model")),
         "onnxruntime int8": lambda: onnxruntime_int8(model, calibration, x, threads=threads,
-                                                     path=out_dir / "model_int8.onnx"),
+                                                     path=onnx_path("model_int8")),
         "pt2e int8": lambda: pt2e_int8(model, calibration, x),
     }
     variants: dict[str, nn.Module | str] = {}
