@@ -17,8 +17,7 @@ it is part of every cache key. ``fit``, ``evaluate``, ``predict`` and ``train_se
 Latency measurement is separate: ``measure_latency(..., threads=THREADS)`` keeps its own,
 explicit thread count, because the thread count is part of what a latency means.
 
-Used in: ``notebooks/04_learning_rate_decay.ipynb``, ``notebooks/05_early_stopping.ipynb``,
-``notebooks/08_knowledge_distillation.ipynb``.
+Used in: ``notebooks/04_learning_rate_decay.ipynb``, ``notebooks/05_early_stopping.ipynb``.
 """
 from __future__ import annotations
 

@@ -37,12 +37,11 @@ from .._checks import check_float, check_int, check_module, check_tensor, check_
 from ..data import eval_loader
 from ..metrics import paired_summary
 from ..parallel import map_in_processes
-from ..threads import training_threads
 from ..io import atomic_write_bytes
 from ..training import evaluate, fit, seed_everything
 from .distillation import distillation_step
 
-__all__ = ["TensorBatches", "compare_arms", "distillation_helps", "labelled_mask", "paired_summary", "regimes_table",
+__all__ = ["TensorBatches", "compare_arms", "distillation_helps", "labelled_mask", "regimes_table",
            "run_accuracies", "train_arm", "write_distillation_json"]
 
 
@@ -149,11 +148,11 @@ def compare_arms(build: Callable[[], nn.Module], splits, logits: torch.Tensor, *
                  temperatures: Sequence[float] = (2.0, 4.0), alphas: Sequence[float] = (0.5, 0.9),
                  lrs: Sequence[float] = (1e-3, 3e-3), tune_seeds: Sequence[int] = (100, 101),
                  seeds: Sequence[int] = (0, 1, 2, 3, 4, 5), epochs: int = 4, batch_size: int = 64,
-                 threads: int = 1, workers: int = 1) -> dict:
+                 workers: int = 1) -> dict:
     """One regime, tuned on validation and tested once over paired seeds (see the module docstring).
 
-    ``threads`` is torch's thread count while training here; ``workers`` trains independent
-    runs in that many processes (``run_accuracies``); neither changes the numbers.
+    ``workers`` trains independent runs in that many processes (``run_accuracies``) and does not
+    change the numbers; every run trains on the package's training thread count (``tradeoff_lib.threads``).
 
     Returns:
         A JSON-ready dict: ``n_labelled``, ``n_train``, the chosen ``temperature``, ``alpha``,
@@ -184,19 +183,18 @@ def compare_arms(build: Callable[[], nn.Module], splits, logits: torch.Tensor, *
                       for (lr, t, a), v in zip(settings, means))
         return means
 
-    with training_threads(threads):
-        alone_val = tune("alone", [(lr, None, None) for lr in lrs])
-        lr_alone = lrs[int(np.argmax(alone_val))]
-        grid = [(lr_alone, t, a) for t in temperatures for a in alphas]
-        grid_val = tune("distilled", grid)
-        _, t, a = grid[int(np.argmax(grid_val))]
-        others = [(lr, t, a) for lr in lrs if lr != lr_alone]
-        by_lr = dict(zip([lr_alone] + [o[0] for o in others], [max(grid_val)] + tune("distilled", others)))
-        lr_dist = max(lrs, key=lambda lr: by_lr[lr])
-        runs = [(build, X, y, Xt, yt, dict(common, lr=lr_alone, seed=s)) for s in seeds]
-        runs += [(build, X, y, Xt, yt, dict(common, lr=lr_dist, seed=s, logits=logits, temperature=t, alpha=a))
-                 for s in seeds]
-        accs = run_accuracies(runs, workers)
+    alone_val = tune("alone", [(lr, None, None) for lr in lrs])
+    lr_alone = lrs[int(np.argmax(alone_val))]
+    grid = [(lr_alone, t, a) for t in temperatures for a in alphas]
+    grid_val = tune("distilled", grid)
+    _, t, a = grid[int(np.argmax(grid_val))]
+    others = [(lr, t, a) for lr in lrs if lr != lr_alone]
+    by_lr = dict(zip([lr_alone] + [o[0] for o in others], [max(grid_val)] + tune("distilled", others)))
+    lr_dist = max(lrs, key=lambda lr: by_lr[lr])
+    runs = [(build, X, y, Xt, yt, dict(common, lr=lr_alone, seed=s)) for s in seeds]
+    runs += [(build, X, y, Xt, yt, dict(common, lr=lr_dist, seed=s, logits=logits, temperature=t, alpha=a))
+             for s in seeds]
+    accs = run_accuracies(runs, workers)
     alone, dist = accs[:len(seeds)], accs[len(seeds):]
     return {"n_train": len(y), "n_labelled": int(len(y) if mask is None else mask.sum()), "temperature": t,
             "alpha": a, "lr_alone": lr_alone, "lr_distilled": lr_dist, "epochs": epochs, "tuning": tuning,
