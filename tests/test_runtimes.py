@@ -188,3 +188,22 @@ def test_temporary_onnx_files_are_deleted_with_the_last_model_that_runs_them(cnn
     del twin
     gc.collect()
     assert not folders[0].exists()
+
+
+@pytest.mark.skipif(os.name != "posix", reason="the sweep of stale folders is POSIX-only")
+def test_folders_of_killed_processes_are_swept_before_a_new_one_is_made(cnn, x, tmp_path, monkeypatch):
+    import subprocess
+    import sys
+
+    monkeypatch.setattr(R.tempfile, "tempdir", str(tmp_path))
+    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    stale = tmp_path / f"{R.TEMP_PREFIX}{int(gone.stdout)}-abc"      # its process has exited, nothing cleaned it
+    mine = tmp_path / f"{R.TEMP_PREFIX}{os.getpid()}-def"            # a live process's folder stays
+    other = tmp_path / "tradeoff-onnx-notapid"                      # not ours to judge
+    for folder in (stale, mine, other):
+        folder.mkdir()
+        (folder / "model.onnx").write_bytes(b"x")
+    model = R.onnxruntime_model(cnn, x)
+    assert model.path.parent.parent == tmp_path and model.path.parent.name.startswith(f"{R.TEMP_PREFIX}{os.getpid()}-")
+    assert not stale.exists() and mine.exists() and other.exists()
+    assert R.remove_stale_temp_folders() == []

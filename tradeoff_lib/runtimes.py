@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import logging
 import os
+import shutil
 import tempfile
 import time
 import warnings
@@ -214,11 +215,44 @@ def compile_model(model: nn.Module, example_input: torch.Tensor) -> nn.Module:
     return mark_applied(out, "runtime", runtime="torch.compile", compile_time_s=time.perf_counter() - start)
 
 
+TEMP_PREFIX = "tradeoff-onnx-"
+"""Temporary ONNX folders are ``<temp dir>/tradeoff-onnx-<pid>-<random>``."""
+
+
+def _process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)  # signal 0: existence check only (POSIX; callers skip this elsewhere)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def remove_stale_temp_folders() -> list[Path]:
+    """Delete the temporary ONNX folders of processes that no longer exist; returns what was deleted.
+
+    A folder normally goes with the last model using it, or at interpreter exit. A *killed* process
+    never cleans up: nbval stops every notebook kernel that way, and each test run left about
+    130 MB behind. ``_default_path`` calls this before making a new folder (POSIX only).
+    """
+    if os.name != "posix":
+        return []
+    removed = []
+    for folder in Path(tempfile.gettempdir()).glob(f"{TEMP_PREFIX}*-*"):
+        pid = folder.name[len(TEMP_PREFIX):].split("-", 1)[0]
+        if folder.is_dir() and pid.isdigit() and not _process_alive(int(pid)):
+            shutil.rmtree(folder, ignore_errors=True)
+            removed.append(folder)
+    return removed
+
+
 def _default_path(path, stem: str) -> tuple[Path, tempfile.TemporaryDirectory | None]:
     """``path``, or ``<stem>.onnx`` in a new temporary folder that is deleted with the last model using it."""
     if path is not None:
         return Path(path), None
-    folder = tempfile.TemporaryDirectory(prefix="tradeoff-onnx-")
+    remove_stale_temp_folders()
+    folder = tempfile.TemporaryDirectory(prefix=f"{TEMP_PREFIX}{os.getpid()}-")
     return Path(folder.name) / f"{stem}.onnx", folder
 
 
