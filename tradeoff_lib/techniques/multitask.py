@@ -208,7 +208,6 @@ def multitask_step(weighting: nn.Module, *, l1: float = 0.0):
     return step
 
 
-@torch.inference_mode()
 def predict_tasks(model: nn.Module, dataset: MultiTaskDataset, *, batch_size: int = EVAL_BATCH_SIZE) -> dict:
     """``{task: (y_true, y_pred)}`` as NumPy arrays for every task the model answers (mode restored)."""
     check_module("model", model)
