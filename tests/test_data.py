@@ -66,6 +66,8 @@ def test_loaders_are_seeded(splits):
     assert torch.equal(a, b) and not torch.equal(a, c)
     with pytest.raises(ValueError, match="batch_size must be in"):
         tl.make_loaders(splits, 0)
+    with pytest.raises(ValueError, match="eval_batch_size must be in"):
+        tl.make_loaders(splits, 32, eval_batch_size=0)
 
 
 def test_eval_loader_keeps_order_and_batch_size(splits):

@@ -278,6 +278,7 @@ def make_loaders(splits: Splits, batch_size: int = 64, *, seed: int = 0,
     """Train (shuffled with a seeded generator), validation and test loaders."""
     check_type("splits", splits, Splits)
     check_int("batch_size", batch_size, min_value=1)
+    check_int("eval_batch_size", eval_batch_size, min_value=1)
     check_int("seed", seed, min_value=0)
     return (train_loader(splits.train, batch_size, seed=seed),
             eval_loader(splits.val, eval_batch_size), eval_loader(splits.test, eval_batch_size))
